@@ -1,0 +1,802 @@
+"""State arrays and one transition: decisions in, outcome records out.
+
+Every array has a leading env axis ``B``; a single environment is a batch of
+one, so every face shares this one transition. The team is ``A`` agents:
+``n_investigators`` investigators (indices ``0..A-2``) and the escalation desk
+(index ``A-1``).
+
+Actions are integers in ``[0, 1 + n_slots * 4)``: 0 is NOOP and
+``1 + slot * 4 + verb`` applies ``verb`` (INVESTIGATE, IGNORE, ESCALATE, DELAY)
+to the alert in visible queue slot ``slot``. The queue is kept in arrival
+order, so slot 0 is always the oldest alert.
+
+Arbitration (deterministic given the seed), applied to one step's decisions:
+1. Each step a priority order over the agents is drawn from the env's own
+   generator (a uniformly random permutation).
+2. Going down that order, a decision on an alert that a higher-priority agent
+   already decided this step is denied (reason ``conflict``).
+3. INVESTIGATE and ESCALATE are claims on the K budget. Claims are granted in
+   priority order while budget remains; the rest are denied (reason
+   ``budget``). A denied alert stays queued, untouched.
+4. Among granted claims on alerts of the same incident, the highest-priority
+   one takes the incident; the others are redundant (wasted slots).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from .config import ACTION_TYPES, REWARD_COMPONENTS, TaskConfig
+from .incidents import (
+    CASCADE_SEVERITY,
+    CASCADE_TYPE_CDF,
+    CRITICAL_SEVERITY,
+    MINOR_SEVERITY,
+    N_TYPES,
+    NOISE_CONFIDENCE,
+    NOISE_SEVERITY,
+    NOISE_TYPE_CDF,
+    REAL_CONFIDENCE,
+    RELATED_TYPE,
+    ROOT_TYPE_CDF,
+    DrawLayout,
+    categorical,
+    poisson_cdf,
+    uniform,
+)
+from .topology import draw_topology
+
+INVESTIGATE, IGNORE, ESCALATE, DELAY = range(4)
+N_VERBS = len(ACTION_TYPES)
+
+ROLE_INVESTIGATOR, ROLE_DESK = 0, 1
+#: Verbs each role may use (rows: role; columns: verb).
+ROLE_VERBS = np.array(
+    [
+        [True, True, False, True],  # investigator: INVESTIGATE, IGNORE, DELAY
+        [False, True, True, True],  # desk: IGNORE, ESCALATE, DELAY
+    ]
+)
+
+# Decision status codes.
+STATUS_NAMES = ("noop", "granted", "denied", "denied", "masked")
+STATUS_NOOP, STATUS_GRANTED, STATUS_DENIED_BUDGET, STATUS_DENIED_CONFLICT, STATUS_MASKED = range(5)
+DENIAL_REASONS = (None, None, "budget", "conflict", "masked_action_replaced_by_noop")
+
+# Decision outcome codes.
+OUTCOME_NAMES = (
+    "none",
+    "resolved_critical",
+    "resolved_minor",
+    "wasted_on_false_positive",
+    "redundant",
+    "escalated",
+    "false_positive_ignored",
+    "critical_ignored",
+    "minor_ignored",
+    "already_handled",
+    "delayed",
+)
+(
+    OUT_NONE,
+    OUT_RESOLVED_CRITICAL,
+    OUT_RESOLVED_MINOR,
+    OUT_WASTED,
+    OUT_REDUNDANT,
+    OUT_ESCALATED,
+    OUT_NOISE_IGNORED,
+    OUT_CRITICAL_IGNORED,
+    OUT_MINOR_IGNORED,
+    OUT_ALREADY_HANDLED,
+    OUT_DELAYED,
+) = range(len(OUTCOME_NAMES))
+
+# Reward component indices (same order as REWARD_COMPONENTS).
+(
+    C_CRITICAL,
+    C_CASCADE,
+    C_FP_IGNORED,
+    C_UNNECESSARY,
+    C_MISSED,
+    C_FAILURE,
+) = range(len(REWARD_COMPONENTS))
+
+# Columns of the alert table.
+AL_ACTIVE, AL_COUNTER, AL_SERVICE, AL_INCIDENT, AL_TYPE = 0, 1, 2, 3, 4
+AL_TRUE_SEV, AL_VIS_SEV, AL_CONF, AL_BIRTH, AL_GROUP, AL_NOISE = 5, 6, 7, 8, 9, 10
+N_ALERT_FIELDS = 11
+
+SLOT_FEATURES = 3 + N_TYPES + 3  # present, severity, confidence, type, age, service, same-service
+GLOBAL_FEATURES = 7
+ROLE_FEATURES = 2
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def alert_id_from_counter(counter: np.ndarray | int, key: np.ndarray | int) -> np.ndarray:
+    """Opaque, unique alert ids: a keyed 64-bit bijection of the episode counter.
+
+    The mixer is MurmurHash3's 64-bit finaliser, which is invertible, so
+    distinct counters always give distinct ids, while the ids carry no visible
+    trace of arrival order.
+    """
+    with np.errstate(over="ignore"):
+        x = np.asarray(counter, dtype=np.uint64) ^ np.asarray(key, dtype=np.uint64)
+        x ^= x >> np.uint64(33)
+        x *= np.uint64(0xFF51AFD7ED558CCD)
+        x ^= x >> np.uint64(33)
+        x *= np.uint64(0xC4CEB9FE1A85EC53)
+        x ^= x >> np.uint64(33)
+    return x & _M64
+
+
+def format_alert_id(raw: int) -> str:
+    return f"{int(raw):016x}"
+
+
+@dataclasses.dataclass
+class StepOutcome:
+    """What one transition did, as arrays over (B, ...). Everything downstream
+    (rewards, graders, infos) is computed from these records."""
+
+    actions: np.ndarray  # (B, A) the actions as applied (masked ones replaced by 0)
+    slot: np.ndarray  # (B, A) decided slot, -1 for NOOP
+    verb: np.ndarray  # (B, A) decided verb, -1 for NOOP
+    status: np.ndarray  # (B, A) STATUS_*
+    outcome: np.ndarray  # (B, A) OUT_*
+    alert_id: np.ndarray  # (B, A) uint64 raw id of the decided alert (0 for NOOP)
+    true_severity: np.ndarray  # (B, A) hidden truth of the decided alert
+    is_noise: np.ndarray  # (B, A)
+    incident: np.ndarray  # (B, A) incident uid, -1 for noise or NOOP
+    group: np.ndarray  # (B, A) correlation group, -1 for noise or NOOP
+    service: np.ndarray  # (B, A) service index, -1 for NOOP
+    alert_type: np.ndarray  # (B, A) type index, -1 for NOOP
+    components: np.ndarray  # (B, C) team reward by component
+    agent_components: np.ndarray  # (B, A, C) individual credit; sums to components
+    failures: np.ndarray  # (B, S) services that failed this step
+    cascades: np.ndarray  # (B, S) cascade incidents started this step
+    escalations_resolved: np.ndarray  # (B, S) incidents the specialists resolved
+    self_resolved: np.ndarray  # (B, S) minor incidents that cleared by themselves
+    new_alerts: np.ndarray  # (B,) alerts that arrived this step (real + noise)
+    new_noise: np.ndarray  # (B,) of which false positives
+    dropped_alerts: np.ndarray  # (B,) arrivals that found the queue full (reported, never silent)
+    dropped_real: np.ndarray  # (B,) of which real
+    noise_cleared: np.ndarray  # (B,) false positives that stopped flapping
+    terminated: np.ndarray  # (B,)
+    truncated: np.ndarray  # (B,)
+
+    @property
+    def reward(self) -> np.ndarray:
+        """(B,) team reward: exactly the sum of the components."""
+        return self.components.sum(axis=1)
+
+    @property
+    def agent_reward(self) -> np.ndarray:
+        """(B, A) individual rewards: exactly the sum of each agent's components."""
+        return self.agent_components.sum(axis=2)
+
+
+class AlertSim:
+    """A batch of ``batch_size`` independent alert-triage environments."""
+
+    def __init__(self, config: TaskConfig, batch_size: int = 1) -> None:
+        if not isinstance(config, TaskConfig):
+            raise TypeError(f"config must be a TaskConfig, got {type(config).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"batch_size must be an int, got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.config = config
+        self.B = int(batch_size)
+        self.S = config.n_services
+        self.Q = config.queue_capacity
+        self.N = config.n_slots
+        self.A = config.n_agents
+        self.M = config.max_noise_per_step
+        self.K = config.investigation_budget
+        self.n_actions = 1 + self.N * N_VERBS
+        self.roles = np.array([ROLE_INVESTIGATOR] * config.n_investigators + [ROLE_DESK])
+        self.layout = DrawLayout(config)
+        self._reward_vector = np.array(config.reward_vector)
+        self._noise_cdf = poisson_cdf(config.noise_rate, self.M)
+        # Verb legality for each agent, laid out like the action space.
+        self._agent_verbs = ROLE_VERBS[self.roles]  # (A, 4)
+        self._role_features = np.eye(ROLE_FEATURES, dtype=np.float32)[self.roles]
+        self._bi = np.arange(self.B)[:, None]
+        self._generators: list[np.random.Generator | None] = [None] * self.B
+        self.obs_dim = self.N * SLOT_FEATURES + GLOBAL_FEATURES + self.S + ROLE_FEATURES
+        self.state_dim = (
+            self.N * SLOT_FEATURES
+            + GLOBAL_FEATURES
+            + self.S
+            + self.N * 3
+            + self.S * 5
+            + self.S * self.S
+        )
+        self._allocate()
+        self.needs_reset = np.ones(self.B, dtype=bool)
+
+    # ------------------------------------------------------------------ setup
+    def _allocate(self) -> None:
+        B, S, Q = self.B, self.S, self.Q
+        self.t = np.zeros(B, dtype=np.int64)
+        self.adj = np.zeros((B, S, S), dtype=bool)
+        self.layer = np.zeros((B, S), dtype=np.int64)
+        self.service_weight = np.full((B, S), 1.0 / S)
+        self.id_key = np.zeros(B, dtype=np.uint64)
+        self.excitation = np.zeros(B)
+        self.failures = np.zeros(B, dtype=np.int64)
+        self.alert_counter = np.zeros(B, dtype=np.int64)
+        self.incident_counter = np.zeros(B, dtype=np.int64)
+        self.down_until = np.zeros((B, S), dtype=np.int64)
+        self.inc_active = np.zeros((B, S), dtype=bool)
+        self.inc_uid = np.full((B, S), -1, dtype=np.int64)
+        self.inc_group = np.full((B, S), -1, dtype=np.int64)
+        self.inc_type = np.zeros((B, S), dtype=np.int64)
+        self.inc_severity = np.zeros((B, S))
+        self.inc_critical = np.zeros((B, S), dtype=bool)
+        self.inc_cascade = np.zeros((B, S), dtype=bool)
+        self.inc_damage = np.zeros((B, S))
+        self.inc_silent_until = np.zeros((B, S), dtype=np.int64)
+        self.inc_alerted = np.zeros((B, S), dtype=bool)
+        self.inc_escalated_until = np.full((B, S), -1, dtype=np.int64)
+        self.inc_escalator = np.full((B, S), -1, dtype=np.int64)
+        self.alerts = np.zeros((B, Q, N_ALERT_FIELDS))
+        self.legal = np.zeros((B, self.A, self.n_actions), dtype=np.int8)
+        self.terminated = np.zeros(B, dtype=bool)
+        self.truncated = np.zeros(B, dtype=bool)
+        # Episode totals, for the ends of episodes and for graders.
+        self.alerts_total = np.zeros(B, dtype=np.int64)
+        self.noise_total = np.zeros(B, dtype=np.int64)
+
+    def reset(
+        self,
+        seeds: Sequence[int | None] | None = None,
+        env_ids: Sequence[int] | np.ndarray | None = None,
+    ) -> None:
+        """Start new episodes in ``env_ids`` (all envs by default).
+
+        A seed re-creates that env's generator; ``None`` continues the
+        generator it already has (or draws fresh OS entropy the first time).
+        """
+        ids = np.arange(self.B) if env_ids is None else np.asarray(env_ids, dtype=np.int64)
+        if seeds is None:
+            seeds = [None] * len(ids)
+        if len(seeds) != len(ids):
+            raise ValueError(f"got {len(seeds)} seeds for {len(ids)} envs")
+        for env, seed in zip(ids.tolist(), seeds):
+            if seed is not None:
+                if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                    raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+                self._generators[env] = np.random.Generator(np.random.PCG64(int(seed)))
+            elif self._generators[env] is None:
+                self._generators[env] = np.random.Generator(np.random.PCG64())
+            self._reset_env(env, self._generators[env])
+        self._refresh_legal()
+
+    def _reset_env(self, b: int, rng: np.random.Generator) -> None:
+        cfg = self.config
+        adj, layer = draw_topology(rng, cfg)
+        self.adj[b] = adj
+        self.layer[b] = layer
+        # Some services are busier than others (Dirichlet weights).
+        self.service_weight[b] = rng.dirichlet(np.full(self.S, 2.0))
+        self.id_key[b] = np.uint64(rng.integers(0, 2**63, dtype=np.int64))
+        self.t[b] = 0
+        self.excitation[b] = 0.0
+        self.failures[b] = 0
+        self.alert_counter[b] = 0
+        self.incident_counter[b] = 0
+        self.down_until[b] = 0
+        self.inc_active[b] = False
+        self.inc_uid[b] = -1
+        self.inc_group[b] = -1
+        self.inc_type[b] = 0
+        self.inc_severity[b] = 0.0
+        self.inc_critical[b] = False
+        self.inc_cascade[b] = False
+        self.inc_damage[b] = 0.0
+        self.inc_silent_until[b] = 0
+        self.inc_alerted[b] = False
+        self.inc_escalated_until[b] = -1
+        self.inc_escalator[b] = -1
+        self.alerts[b] = 0.0
+        self.terminated[b] = False
+        self.truncated[b] = False
+        self.alerts_total[b] = 0
+        self.noise_total[b] = 0
+        self.needs_reset[b] = False
+        # The shift opens with what is already firing: one step of the
+        # arrival process, with no decisions to apply.
+        u = rng.random(self.layout.n_uniform)[None]
+        z = rng.standard_normal(self.layout.n_normal)[None]
+        sub = np.array([b])
+        self._arrivals(
+            sub, u, z, np.zeros((1, self.S), dtype=bool), np.zeros((1, self.S), dtype=bool)
+        )
+
+    # ------------------------------------------------------------------ views
+    @property
+    def queue_length(self) -> np.ndarray:
+        return (self.alerts[:, :, AL_ACTIVE] > 0.5).sum(axis=1)
+
+    def down(self) -> np.ndarray:
+        """(B, S) services in an outage now."""
+        return self.down_until > self.t[:, None]
+
+    def slot_present(self) -> np.ndarray:
+        return self.alerts[:, : self.N, AL_ACTIVE] > 0.5
+
+    def alert_ids(self, counters: np.ndarray) -> np.ndarray:
+        """Raw uint64 ids for alert counters of shape (B, ...)."""
+        key = self.id_key.reshape((self.B,) + (1,) * (np.ndim(counters) - 1))
+        return alert_id_from_counter(counters.astype(np.int64).astype(np.uint64), key)
+
+    def _refresh_legal(self) -> None:
+        present = self.slot_present()  # (B, N)
+        legal = present[:, None, :, None] & self._agent_verbs[None, :, None, :]
+        self.legal[:, :, 1:] = legal.reshape(self.B, self.A, self.N * N_VERBS)
+        self.legal[:, :, 0] = 1
+
+    def _base_features(self) -> np.ndarray:
+        """(B, D_base) float32: what every agent sees, before its role."""
+        cfg = self.config
+        B, N, S = self.B, self.N, self.S
+        slots = self.alerts[:, :N]
+        present = slots[:, :, AL_ACTIVE]
+        out = np.zeros((B, N * SLOT_FEATURES + GLOBAL_FEATURES + S), dtype=np.float32)
+        f = out[:, : N * SLOT_FEATURES].reshape(B, N, SLOT_FEATURES)
+        f[:, :, 0] = present
+        f[:, :, 1] = slots[:, :, AL_VIS_SEV]
+        f[:, :, 2] = slots[:, :, AL_CONF]
+        types = slots[:, :, AL_TYPE].astype(np.int64)
+        f[:, :, 3 : 3 + N_TYPES] = (types[:, :, None] == np.arange(N_TYPES)) * present[:, :, None]
+        age = (self.t[:, None] - slots[:, :, AL_BIRTH]) / cfg.max_steps
+        f[:, :, 3 + N_TYPES] = np.minimum(age, 1.0) * present
+        service = slots[:, :, AL_SERVICE]
+        f[:, :, 4 + N_TYPES] = service / max(S - 1, 1) * present
+        same = (service[:, :, None] == service[:, None, :]) & (present[:, None, :] > 0.5)
+        f[:, :, 5 + N_TYPES] = (same.sum(axis=2) - 1).clip(0, None) / max(N - 1, 1) * present
+        g = out[:, N * SLOT_FEATURES :]
+        down = self.down()
+        qlen = self.queue_length
+        g[:, 0] = self.system_load()
+        g[:, 1] = qlen / self.Q
+        g[:, 2] = np.maximum(qlen - N, 0) / self.Q
+        g[:, 3] = np.maximum(cfg.max_steps - self.t, 0) / cfg.max_steps
+        g[:, 4] = 1.0 if self.K > 0 else 0.0  # budget left at decision time (all of K)
+        g[:, 5] = min(self.K / self.A, 1.0)
+        g[:, 6] = np.minimum(self.failures / (cfg.failure_threshold + 1), 1.0)
+        g[:, GLOBAL_FEATURES:] = down
+        return out
+
+    def system_load(self) -> np.ndarray:
+        """(B,) visible load: impaired share of the estate blended with queue pressure."""
+        impaired = np.minimum(self.inc_damage * self.inc_active + self.down(), 1.0).mean(axis=1)
+        return np.clip(0.2 + 0.6 * impaired + 0.2 * self.queue_length / self.Q, 0.0, 1.0)
+
+    def observe(self) -> np.ndarray:
+        """(B, A, obs_dim) float32: every agent's observation."""
+        base = self._base_features()
+        obs = np.empty((self.B, self.A, self.obs_dim), dtype=np.float32)
+        obs[:, :, : base.shape[1]] = base[:, None, :]
+        obs[:, :, base.shape[1] :] = self._role_features
+        return obs
+
+    def global_state(self) -> np.ndarray:
+        """(B, state_dim) float32 for centralised critics. It includes the hidden
+        truth: true severities and noise flags of the visible slots, incident
+        state per service, and the dependency graph."""
+        B, N, S = self.B, self.N, self.S
+        base = self._base_features()
+        slots = self.alerts[:, :N]
+        present = slots[:, :, AL_ACTIVE] > 0.5
+        svc = slots[:, :, AL_SERVICE].astype(np.int64)
+        slot_truth = np.stack(
+            [
+                slots[:, :, AL_TRUE_SEV],
+                slots[:, :, AL_NOISE],
+                np.take_along_axis(self.inc_cascade, svc, axis=1)
+                & present
+                & (slots[:, :, AL_NOISE] < 0.5),
+            ],
+            axis=2,
+        ).reshape(B, N * 3)
+        services = np.stack(
+            [
+                self.inc_active,
+                self.inc_critical & self.inc_active,
+                np.minimum(self.inc_damage, 1.0) * self.inc_active,
+                (self.inc_escalated_until >= 0) & self.inc_active,
+                self.down(),
+            ],
+            axis=2,
+        ).reshape(B, S * 5)
+        return np.concatenate(
+            [base, slot_truth, services, self.adj.reshape(B, S * S)], axis=1, dtype=np.float32
+        )
+
+    # ------------------------------------------------------------------ step
+    def step(self, actions: np.ndarray, on_illegal: str = "raise") -> StepOutcome:
+        """Advance every env by one time step.
+
+        ``actions`` has shape (B, A). ``on_illegal`` is ``"raise"`` (a masked
+        action is a ValueError) or ``"noop"`` (it becomes NOOP, reported with
+        status ``masked``).
+        """
+        B, A, S, K = self.B, self.A, self.S, self.K
+        cfg = self.config
+        if self.needs_reset.any():
+            raise RuntimeError(
+                f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
+            )
+        actions = np.asarray(actions)
+        if actions.shape != (B, A):
+            raise ValueError(f"actions must have shape {(B, A)}, got {actions.shape}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise TypeError(f"actions must be integers, got dtype {actions.dtype}")
+        if actions.min() < 0 or actions.max() >= self.n_actions:
+            bad = actions[(actions < 0) | (actions >= self.n_actions)]
+            raise ValueError(
+                f"action {int(bad[0])} is out of range; allowed 0..{self.n_actions - 1}"
+            )
+        actions = actions.astype(np.int64)
+        legal = np.take_along_axis(self.legal, actions[:, :, None], axis=2)[:, :, 0] > 0
+        masked = ~legal
+        if masked.any():
+            if on_illegal == "raise":
+                b, a = np.argwhere(masked)[0]
+                raise ValueError(
+                    f"action {int(actions[b, a])} of agent {int(a)} (env {int(b)}) is masked: "
+                    f"its slot is empty or its role may not use that verb"
+                )
+            if on_illegal != "noop":
+                raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
+            actions = np.where(masked, 0, actions)
+
+        # One block of randomness per env, always the same size.
+        u = np.empty((B, self.layout.n_uniform))
+        z = np.empty((B, self.layout.n_normal))
+        for b, rng in enumerate(self._generators):
+            u[b] = rng.random(self.layout.n_uniform)
+            z[b] = rng.standard_normal(self.layout.n_normal)
+        L = self.layout
+        bi = self._bi
+        t = self.t
+
+        # ---- 1. decode and arbitrate
+        decided = actions > 0
+        slot = np.where(decided, (actions - 1) // N_VERBS, 0)
+        verb = np.where(decided, (actions - 1) % N_VERBS, -1)
+        rank = u[:, L["priority"]].argsort(axis=1).argsort(axis=1)
+        higher = rank[:, None, :] < rank[:, :, None]  # [b, a, c]: c outranks a
+        same_alert = (
+            decided[:, :, None] & decided[:, None, :] & (slot[:, :, None] == slot[:, None, :])
+        )
+        conflict = (same_alert & higher).any(axis=2)
+        claim = decided & ~conflict & ((verb == INVESTIGATE) | (verb == ESCALATE))
+        claims_above = (claim[:, None, :] & higher).sum(axis=2)
+        granted_claim = claim & (claims_above < K)
+        denied_budget = claim & ~granted_claim
+        granted = decided & ~conflict & ~denied_budget
+
+        rows = self.alerts[bi, slot]  # (B, A, F)
+        noise = rows[:, :, AL_NOISE] > 0.5
+        svc = rows[:, :, AL_SERVICE].astype(np.int64)
+        live = (
+            self.inc_active[bi, svc]
+            & (self.inc_uid[bi, svc] == rows[:, :, AL_INCIDENT].astype(np.int64))
+            & ~noise
+        )
+        critical = self.inc_critical[bi, svc] & live
+        cascade = self.inc_cascade[bi, svc] & live
+        pending = (self.inc_escalated_until[bi, svc] >= 0) & live
+
+        real_claim = granted_claim & live
+        same_incident = (
+            real_claim[:, :, None] & real_claim[:, None, :] & (svc[:, :, None] == svc[:, None, :])
+        )
+        takes = real_claim & ~(same_incident & higher).any(axis=2)
+        resolves = takes & (verb == INVESTIGATE)
+        escalates = takes & (verb == ESCALATE) & ~pending
+        wasted = granted_claim & noise
+        redundant = granted_claim & ~noise & ~resolves & ~escalates
+        ignores = granted & (verb == IGNORE)
+        handled_now = np.zeros((B, S), dtype=bool)
+        hb, ha = np.nonzero(resolves | escalates)
+        handled_now[hb, svc[hb, ha]] = True
+        handled = (handled_now[bi, svc] | pending) & live
+        ign_noise = ignores & noise
+        ign_handled = ignores & ~noise & (handled | ~live)
+        ign_critical = ignores & critical & ~ign_handled
+        ign_minor = ignores & ~noise & ~ign_handled & ~critical
+
+        outcome = np.zeros((B, A), dtype=np.int8)
+        outcome[resolves & critical] = OUT_RESOLVED_CRITICAL
+        outcome[resolves & ~critical] = OUT_RESOLVED_MINOR
+        outcome[escalates] = OUT_ESCALATED
+        outcome[wasted] = OUT_WASTED
+        outcome[redundant] = OUT_REDUNDANT
+        outcome[ign_noise] = OUT_NOISE_IGNORED
+        outcome[ign_critical] = OUT_CRITICAL_IGNORED
+        outcome[ign_minor] = OUT_MINOR_IGNORED
+        outcome[ign_handled] = OUT_ALREADY_HANDLED
+        outcome[granted & (verb == DELAY)] = OUT_DELAYED
+        status = np.zeros((B, A), dtype=np.int8)
+        status[granted] = STATUS_GRANTED
+        status[denied_budget] = STATUS_DENIED_BUDGET
+        status[conflict] = STATUS_DENIED_CONFLICT
+        status[masked] = STATUS_MASKED
+
+        credit = np.zeros((B, A, len(REWARD_COMPONENTS)))
+        credit[:, :, C_CRITICAL] = resolves & critical
+        credit[:, :, C_CASCADE] = resolves & cascade
+        credit[:, :, C_FP_IGNORED] = ign_noise
+        credit[:, :, C_UNNECESSARY] = wasted | redundant
+        credit[:, :, C_MISSED] = ign_critical
+
+        # Record the decided alerts' truth before the table changes.
+        present_dec = decided & (rows[:, :, AL_ACTIVE] > 0.5)
+        rec_id = np.where(present_dec, self.alert_ids(rows[:, :, AL_COUNTER]), np.uint64(0))
+        rec_truth = np.where(present_dec, rows[:, :, AL_TRUE_SEV], 0.0)
+        rec_incident = np.where(present_dec & ~noise, rows[:, :, AL_INCIDENT], -1).astype(np.int64)
+        rec_group = np.where(present_dec & ~noise, rows[:, :, AL_GROUP], -1).astype(np.int64)
+        rec_service = np.where(present_dec, svc, -1)
+        rec_type = np.where(present_dec, rows[:, :, AL_TYPE], -1).astype(np.int64)
+
+        # ---- 2. apply decisions
+        closes = granted & (verb != DELAY)
+        cb, ca = np.nonzero(closes)
+        self.alerts[cb, slot[cb, ca], AL_ACTIVE] = 0.0
+        resolved_now = np.zeros((B, S), dtype=bool)
+        rb, ra = np.nonzero(resolves)
+        resolved_now[rb, svc[rb, ra]] = True
+        eb, ea = np.nonzero(escalates)
+        self.inc_escalated_until[eb, svc[eb, ea]] = t[eb] + cfg.escalation_delay
+        self.inc_escalator[eb, svc[eb, ea]] = ea
+
+        # ---- 3. specialists finish escalations that are due
+        due = (
+            self.inc_active
+            & (self.inc_escalated_until >= 0)
+            & (self.inc_escalated_until <= t[:, None])
+            & ~resolved_now
+        )
+        db, ds = np.nonzero(due)
+        if db.size:
+            who = self.inc_escalator[db, ds]
+            np.add.at(credit, (db, who, C_CRITICAL), self.inc_critical[db, ds])
+            np.add.at(credit, (db, who, C_CASCADE), self.inc_cascade[db, ds])
+
+        # ---- 4. incidents advance
+        active = self.inc_active & ~resolved_now & ~due
+        factor = np.where(self.inc_critical, 1.0, cfg.minor_damage_factor)
+        self.inc_damage += active * (cfg.damage_rate * self.inc_severity * factor)
+        self_resolved = (
+            active
+            & ~self.inc_critical
+            & (self.inc_escalated_until < 0)
+            & (u[:, L["self_resolve"]] < cfg.minor_resolve_prob)
+        )
+        failed = active & ~self_resolved & (self.inc_damage >= 1.0)
+        closed = resolved_now | due | self_resolved | failed
+        self.inc_active &= ~closed
+        self.inc_escalated_until[closed] = -1
+        self.inc_escalator[closed] = -1
+        # Close the queued alerts of every incident that ended.
+        al_svc = self.alerts[:, :, AL_SERVICE].astype(np.int64)
+        ended = np.take_along_axis(closed, al_svc, axis=1) & (self.alerts[:, :, AL_NOISE] < 0.5)
+        self.alerts[:, :, AL_ACTIVE] *= ~ended
+        # Failures: outage, and cascades along the hidden graph.
+        n_failed = failed.sum(axis=1)
+        self.failures += n_failed
+        self.down_until = np.where(failed, t[:, None] + 1 + cfg.recovery_steps, self.down_until)
+        unattributed = np.zeros((B, len(REWARD_COMPONENTS)))
+        unattributed[:, C_FAILURE] = n_failed
+        cascades = np.zeros((B, S), dtype=bool)
+        if cfg.cascade_prob > 0 and n_failed.any():
+            parents = np.einsum("bu,buv->bv", failed.astype(np.float64), self.adj)
+            p = 1.0 - (1.0 - cfg.cascade_prob) ** parents
+            cascades = (parents > 0) & (u[:, L["cascade"]] < p)
+        # Noise alerts that stop flapping clear themselves.
+        clear = (
+            (self.alerts[:, :, AL_NOISE] > 0.5)
+            & (self.alerts[:, :, AL_ACTIVE] > 0.5)
+            & (u[:, L["noise_clear"]] < cfg.noise_clear_prob)
+        )
+        noise_cleared = clear.sum(axis=1)
+        self.alerts[:, :, AL_ACTIVE] *= ~clear
+        parent_group = np.where(failed[:, :, None] & self.adj, self.inc_group[:, :, None], -1).max(
+            axis=1
+        )
+
+        # ---- 5. arrivals: new incidents, alerts and noise
+        self.t = t = t + 1
+        arrived = self._arrivals(np.arange(B), u, z, cascades, failed, parent_group)
+        new_alerts, new_noise, dropped, dropped_real = arrived
+
+        # ---- 6. rewards and episode ends
+        counts = credit.sum(axis=1) + unattributed
+        components = counts * self._reward_vector
+        agent_components = (credit + unattributed[:, None, :] / A) * self._reward_vector
+        self.terminated = self.failures > cfg.failure_threshold
+        self.truncated = (t >= cfg.max_steps) & ~self.terminated
+        self.needs_reset = self.terminated | self.truncated
+        self._refresh_legal()
+        return StepOutcome(
+            actions=actions,
+            slot=np.where(decided, slot, -1),
+            verb=verb,
+            status=status,
+            outcome=outcome,
+            alert_id=rec_id,
+            true_severity=rec_truth,
+            is_noise=noise & present_dec,
+            incident=rec_incident,
+            group=rec_group,
+            service=rec_service,
+            alert_type=rec_type,
+            components=components,
+            agent_components=agent_components,
+            failures=failed,
+            cascades=cascades,
+            escalations_resolved=due,
+            self_resolved=self_resolved,
+            new_alerts=new_alerts,
+            new_noise=new_noise,
+            dropped_alerts=dropped,
+            dropped_real=dropped_real,
+            noise_cleared=noise_cleared,
+            terminated=self.terminated.copy(),
+            truncated=self.truncated.copy(),
+        )
+
+    def _arrivals(
+        self,
+        envs: np.ndarray,
+        u: np.ndarray,
+        z: np.ndarray,
+        cascades: np.ndarray,
+        failed: np.ndarray,
+        parent_group: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, ...]:
+        """Start incidents, emit their alerts and the noise, and queue them.
+
+        ``envs`` are the batch rows being advanced; ``u``, ``z``, ``cascades``,
+        ``failed`` and ``parent_group`` are given for those rows only.
+        """
+        cfg = self.config
+        L = self.layout
+        S, M, Q = self.S, self.M, self.Q
+        n = len(envs)
+        t = self.t[envs]
+        down = self.down_until[envs] > t[:, None]
+        inc_active = self.inc_active[envs]
+        # Cascade incidents start on dependents that are up and quiet.
+        cascades = cascades & ~inc_active & ~down
+        # Root incidents: a self-exciting (Hawkes-like) rate spread over services.
+        rate = cfg.base_incident_rate + self.excitation[envs]
+        p = 1.0 - np.exp(-rate[:, None] * self.service_weight[envs])
+        roots = ~inc_active & ~down & ~cascades & (u[:, L["arrive"]] < p)
+        started = roots | cascades
+        n_started = started.sum(axis=1)
+        self.excitation[envs] = cfg.storm_decay * self.excitation[envs] + cfg.storm_jump * n_started
+        if started.any():
+            uid = self.incident_counter[envs][:, None] + np.cumsum(started, axis=1) - 1
+            self.incident_counter[envs] += n_started
+            is_critical = cascades | (u[:, L["critical"]] < cfg.critical_share)
+            sev_u = u[:, L["severity"]]
+            severity = np.where(
+                cascades,
+                uniform(sev_u, CASCADE_SEVERITY),
+                np.where(
+                    is_critical, uniform(sev_u, CRITICAL_SEVERITY), uniform(sev_u, MINOR_SEVERITY)
+                ),
+            )
+            itype = np.where(
+                cascades,
+                categorical(u[:, L["incident_type"]], CASCADE_TYPE_CDF),
+                categorical(u[:, L["incident_type"]], ROOT_TYPE_CDF),
+            )
+            delay_span = cfg.cascade_delay_max - cfg.cascade_delay_min + 1
+            delay = cfg.cascade_delay_min + np.minimum(
+                (u[:, L["cascade_delay"]] * delay_span).astype(np.int64), delay_span - 1
+            )
+            group = uid if parent_group is None else np.where(cascades, parent_group, uid)
+            e = envs[:, None]
+            sel = started
+            self.inc_active[envs] = inc_active | started
+            for arr, value in (
+                (self.inc_uid, uid),
+                (self.inc_group, group),
+                (self.inc_type, itype),
+                (self.inc_severity, severity),
+                (self.inc_critical, is_critical),
+                (self.inc_cascade, cascades),
+                (self.inc_damage, 0.0),
+                (self.inc_silent_until, np.where(cascades, t[:, None] + delay, t[:, None])),
+                (self.inc_alerted, False),
+                (self.inc_escalated_until, -1),
+                (self.inc_escalator, -1),
+            ):
+                arr[e, np.arange(S)] = np.where(sel, value, arr[e, np.arange(S)])
+
+        # Alerts from incidents: the first as soon as an incident is awake,
+        # then one with probability emit_prob per step until it ends.
+        awake = self.inc_active[envs] & (self.inc_silent_until[envs] <= t[:, None])
+        emit = awake & (~self.inc_alerted[envs] | (u[:, L["emit"]] < cfg.emit_prob))
+        self.inc_alerted[envs] |= emit
+        inc_type = self.inc_type[envs]
+        sev = self.inc_severity[envs]
+        real = np.zeros((n, S, self.alerts.shape[2]))
+        real[:, :, AL_ACTIVE] = emit
+        real[:, :, AL_SERVICE] = np.arange(S)
+        real[:, :, AL_INCIDENT] = self.inc_uid[envs]
+        real[:, :, AL_TYPE] = np.where(
+            u[:, L["alert_type"]] < cfg.primary_type_prob, inc_type, RELATED_TYPE[inc_type]
+        )
+        real[:, :, AL_TRUE_SEV] = sev
+        real[:, :, AL_VIS_SEV] = np.clip(sev + cfg.severity_noise * z, 0.0, 1.0)
+        real[:, :, AL_CONF] = uniform(u[:, L["confidence"]], REAL_CONFIDENCE)
+        real[:, :, AL_GROUP] = self.inc_group[envs]
+        # False positives from flapping monitors, tied to no incident.
+        n_noise = (u[:, L["noise_count"]] >= self._noise_cdf).sum(axis=1)
+        queue_after = (self.alerts[envs, :, AL_ACTIVE] > 0.5).sum(axis=1) + emit.sum(axis=1)
+        if cfg.ensure_nonempty_queue and M > 0:
+            n_noise = np.where(queue_after + n_noise == 0, 1, n_noise)
+        fake = np.zeros((n, M, self.alerts.shape[2]))
+        fake[:, :, AL_ACTIVE] = np.arange(M) < n_noise[:, None]
+        fake[:, :, AL_SERVICE] = np.minimum((u[:, L["noise_service"]] * S).astype(np.int64), S - 1)
+        fake[:, :, AL_INCIDENT] = -1
+        fake[:, :, AL_TYPE] = categorical(u[:, L["noise_type"]], NOISE_TYPE_CDF)
+        fake[:, :, AL_VIS_SEV] = uniform(u[:, L["noise_severity"]], NOISE_SEVERITY)
+        fake[:, :, AL_CONF] = uniform(u[:, L["noise_confidence"]], NOISE_CONFIDENCE)
+        fake[:, :, AL_GROUP] = -1
+        fake[:, :, AL_NOISE] = 1.0
+        new = np.concatenate([real, fake], axis=1)
+        is_new = new[:, :, AL_ACTIVE] > 0.5
+        new[:, :, AL_COUNTER] = self.alert_counter[envs][:, None] + np.cumsum(is_new, axis=1) - 1
+        new[:, :, AL_BIRTH] = t[:, None]
+        n_new = is_new.sum(axis=1)
+        self.alert_counter[envs] += n_new
+        self.alerts_total[envs] += n_new
+        self.noise_total[envs] += n_noise
+        # Queue in arrival order: survivors first (in their order), then arrivals.
+        merged = np.concatenate([self.alerts[envs], new], axis=1)
+        order = np.argsort(merged[:, :, AL_ACTIVE] < 0.5, axis=1, kind="stable")
+        merged = np.take_along_axis(merged, order[:, :, None], axis=1)
+        overflow = merged[:, Q:]
+        over_active = overflow[:, :, AL_ACTIVE] > 0.5
+        dropped = over_active.sum(axis=1)
+        dropped_real = (over_active & (overflow[:, :, AL_NOISE] < 0.5)).sum(axis=1)
+        self.alerts[envs] = merged[:, :Q]
+        return n_new, n_noise, dropped, dropped_real
+
+    # ------------------------------------------------------------------ truth
+    def queue_records(self, b: int) -> list[dict]:
+        """Every queued alert of env ``b`` with its hidden truth, in queue order."""
+        rows = self.alerts[b]
+        rows = rows[rows[:, AL_ACTIVE] > 0.5]
+        ids = alert_id_from_counter(
+            rows[:, AL_COUNTER].astype(np.int64).astype(np.uint64), self.id_key[b]
+        )
+        out = []
+        for row, raw in zip(rows.tolist(), ids.tolist()):
+            out.append(
+                {
+                    "id": format_alert_id(raw),
+                    "service": int(row[AL_SERVICE]),
+                    "alert_type": int(row[AL_TYPE]),
+                    "visible_severity": row[AL_VIS_SEV],
+                    "confidence": row[AL_CONF],
+                    "age": int(self.t[b] - row[AL_BIRTH]),
+                    "true_severity": row[AL_TRUE_SEV],
+                    "is_noise": row[AL_NOISE] > 0.5,
+                    "incident": int(row[AL_INCIDENT]),
+                    "group": int(row[AL_GROUP]),
+                }
+            )
+        return out

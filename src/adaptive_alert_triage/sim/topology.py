@@ -1,0 +1,133 @@
+"""The hidden service dependency graph.
+
+An edge ``u -> v`` means service ``v`` depends on ``u``: when ``u`` fails, the
+failure may propagate to ``v``. The graph is a layered DAG drawn per episode
+from the env's own generator over a random permutation of the services, so a
+service's index says nothing about where it sits in the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .config import TaskConfig
+
+_NAMES = (
+    "api-gateway",
+    "auth",
+    "payments",
+    "orders",
+    "inventory",
+    "search",
+    "catalog",
+    "cart",
+    "db-primary",
+    "cache",
+    "message-queue",
+    "object-store",
+    "notifications",
+    "billing",
+    "users",
+    "recommendations",
+    "shipping",
+    "analytics",
+    "logging",
+    "cdn",
+    "dns",
+    "load-balancer",
+    "frontend",
+    "mobile-bff",
+)
+
+
+def service_names(n_services: int) -> tuple[str, ...]:
+    """Visible service names. Fixed per index; the graph behind them is hidden."""
+    if n_services <= len(_NAMES):
+        return _NAMES[:n_services]
+    return _NAMES + tuple(f"svc-{i:03d}" for i in range(len(_NAMES), n_services))
+
+
+def _edges_of(topology: Mapping[str, Any]) -> list[tuple[int, int]]:
+    if not isinstance(topology, Mapping) or "edges" not in topology:
+        raise ValueError('topology must be a mapping with an "edges" list of [upstream, dependent]')
+    edges = topology["edges"]
+    if not isinstance(edges, (list, tuple)):
+        raise TypeError(f"topology edges must be a list, got {type(edges).__name__}")
+    out = []
+    for i, edge in enumerate(edges):
+        if (
+            not isinstance(edge, (list, tuple))
+            or len(edge) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in edge)
+        ):
+            raise ValueError(f"topology edge {i} must be a pair of service indices, got {edge!r}")
+        out.append((edge[0], edge[1]))
+    return out
+
+
+def validate_topology(topology: Mapping[str, Any], n_services: int) -> None:
+    """Raise ValueError unless the edges form a DAG over ``n_services`` services."""
+    edges = _edges_of(topology)
+    for u, v in edges:
+        for x in (u, v):
+            if not 0 <= x < n_services:
+                raise ValueError(
+                    f"topology edge ({u}, {v}) names service {x}; allowed 0..{n_services - 1}"
+                )
+        if u == v:
+            raise ValueError(f"topology edge ({u}, {v}) is a self-loop")
+    _layers_from_edges(edges, n_services)  # raises on a cycle
+
+
+def _layers_from_edges(edges: list[tuple[int, int]], n_services: int) -> np.ndarray:
+    """Longest-path depth of each service (Kahn's algorithm); raises on a cycle."""
+    indegree = np.zeros(n_services, dtype=np.int64)
+    children: list[list[int]] = [[] for _ in range(n_services)]
+    for u, v in edges:
+        children[u].append(v)
+        indegree[v] += 1
+    layer = np.zeros(n_services, dtype=np.int64)
+    ready = [s for s in range(n_services) if indegree[s] == 0]
+    seen = 0
+    while ready:
+        u = ready.pop()
+        seen += 1
+        for v in children[u]:
+            layer[v] = max(layer[v], layer[u] + 1)
+            indegree[v] -= 1
+            if indegree[v] == 0:
+                ready.append(v)
+    if seen != n_services:
+        raise ValueError("topology edges contain a cycle; the dependency graph must be a DAG")
+    return layer
+
+
+def draw_topology(rng: np.random.Generator, config: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Adjacency ``adj[u, v]`` (v depends on u) and each service's layer."""
+    n = config.n_services
+    adj = np.zeros((n, n), dtype=bool)
+    if config.topology is not None:
+        edges = _edges_of(config.topology)
+        for u, v in edges:
+            adj[u, v] = True
+        return adj, _layers_from_edges(edges, n)
+    order = rng.permutation(n)
+    layers = np.array_split(order, config.graph_depth)
+    layer = np.zeros(n, dtype=np.int64)
+    for depth, members in enumerate(layers):
+        layer[members] = depth
+        if depth == 0:
+            continue
+        upstream_all = np.concatenate(layers[:depth])
+        for v in members:
+            # Always one parent in the layer just above, so the depth is real.
+            parent = rng.choice(layers[depth - 1])
+            adj[parent, v] = True
+            extra = int(rng.integers(0, config.max_dependencies))
+            if extra:
+                more = rng.choice(upstream_all, size=min(extra, len(upstream_all)), replace=False)
+                adj[more, v] = True
+    return adj, layer
