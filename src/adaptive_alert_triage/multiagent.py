@@ -1,0 +1,318 @@
+"""Adaptive Alert Triage: a PettingZoo parallel environment.
+
+A team of investigators (``investigator_0`` .. ``investigator_{n-1}``) and an
+escalation desk (``escalation_desk``) work one noisy, partially observable alert
+queue and contend for the K investigations allowed per time step. A hidden
+service dependency graph turns neglected critical incidents into cascading
+failures.
+
+| | |
+|---|---|
+| Import | ``from adaptive_alert_triage.multiagent import parallel_env`` |
+| Registered | ``pettingzoo.make("parallel", "AdaptiveAlertTriage-v0")`` (and ``"aec"``) |
+| Agents | ``n_investigators + 1`` (task default: easy 3, medium 4, hard 5) |
+| Action space | ``Discrete(1 + n_slots * 4)``; 0 is NOOP, ``1 + slot*4 + verb`` |
+| Verbs | 0 INVESTIGATE, 1 IGNORE, 2 ESCALATE, 3 DELAY |
+| Observation | ``Dict(observation=Box(0, 1, (obs_dim,)), action_mask=Box(0, 1, (n_actions,)))`` |
+| dtypes | observation float32, action_mask int8 |
+| State | ``Box(0, 1, (state_dim,), float32)``; includes hidden truth (see ``state()``) |
+
+Observation layout (all in [0, 1]): for each of ``n_slots`` visible queue
+slots, in arrival order (slot 0 is the oldest alert): present, visible
+severity, confidence, alert type one-hot (6), age / max_steps, service index /
+(n_services - 1), share of other visible alerts on the same service. Then 7
+global features: system load, queue length / capacity, alerts queued beyond the
+visible slots / capacity, time remaining / max_steps, budget left at decision
+time / K, K / team size, failures / (threshold + 1). Then one "down" flag per
+service. Last, the role one-hot: [investigator, escalation desk].
+
+Masks: NOOP is always legal; a verb on a slot is legal when the slot holds an
+alert and the agent's role may use the verb (investigators: INVESTIGATE, IGNORE,
+DELAY; the desk: ESCALATE, IGNORE, DELAY). Masks do not encode the shared K
+budget: agents decide simultaneously and claims beyond K are denied by the
+arbitration rule documented in ``adaptive_alert_triage.sim.engine``.
+
+Rewards: ``reward_mode="team"`` gives every agent the team reward;
+``"individual"`` credits each agent with the components its own decisions
+earned (an escalation's later resolution goes to the agent that escalated) and
+splits system-failure penalties equally, so individual rewards sum to the team
+reward.
+
+Illegal input raises ``ValueError``/``TypeError``/``RuntimeError`` with a
+clear message: an unknown agent, a non-integer or out-of-range action, a step
+before ``reset()`` or after the episode ended, and by default a masked action.
+``masked_action="noop"`` turns masked actions into NOOPs instead; the agent's
+info then reports status ``masked``.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec, parallel_to_aec_wrapper
+
+from .sim.config import ACTION_TYPES, resolve_config
+from .sim.engine import (
+    DENIAL_REASONS,
+    OUTCOME_NAMES,
+    STATUS_NAMES,
+    AlertSim,
+    StepOutcome,
+    format_alert_id,
+)
+from .sim.render import render_ansi, render_rgb
+
+ENV_ID = "AdaptiveAlertTriage-v0"
+REWARD_MODES = ("team", "individual")
+MASKED_ACTION_MODES = ("raise", "noop")
+
+
+class AlertTriageParallelEnv(ParallelEnv):
+    """The shared alert system. See the module docstring for the card."""
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "adaptive_alert_triage_v0",
+        "render_modes": ["human", "ansi", "rgb_array"],
+        "render_fps": 2,
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        task_id: str = "medium",
+        seed: int | None = None,
+        render_mode: str | None = None,
+        max_cycles: int | None = None,
+        reward_mode: str = "team",
+        masked_action: str = "raise",
+        scenario: Any = None,
+        **overrides: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode {render_mode!r} is not supported; allowed "
+                f"{self.metadata['render_modes']} or None"
+            )
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode {reward_mode!r} is not one of {REWARD_MODES}")
+        if masked_action not in MASKED_ACTION_MODES:
+            raise ValueError(f"masked_action {masked_action!r} is not one of {MASKED_ACTION_MODES}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        if max_cycles is not None:
+            overrides["max_steps"] = max_cycles
+        self.config = resolve_config(task_id, scenario, **overrides)
+        self.render_mode = render_mode
+        self.reward_mode = reward_mode
+        self.masked_action = masked_action
+        self._seed = seed
+        self.sim = AlertSim(self.config, batch_size=1)
+        n = self.config.n_investigators
+        self.possible_agents = [f"investigator_{i}" for i in range(n)] + ["escalation_desk"]
+        self.agents: list[str] = []
+        self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
+        self._observation_spaces = {
+            agent: spaces.Dict(
+                {
+                    "observation": spaces.Box(0.0, 1.0, (self.sim.obs_dim,), np.float32),
+                    "action_mask": spaces.Box(0, 1, (self.sim.n_actions,), np.int8),
+                }
+            )
+            for agent in self.possible_agents
+        }
+        self._action_spaces = {
+            agent: spaces.Discrete(self.sim.n_actions) for agent in self.possible_agents
+        }
+        self.state_space = spaces.Box(0.0, 1.0, (self.sim.state_dim,), np.float32)
+        self.last_outcome: StepOutcome | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ spaces
+    def _check_agent(self, agent: str) -> int:
+        try:
+            return self._index[agent]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"unknown agent {agent!r}; agents are {self.possible_agents}"
+            ) from None
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._observation_spaces[self.possible_agents[self._check_agent(agent)]]
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self._action_spaces[self.possible_agents[self._check_agent(agent)]]
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+        if options is not None:
+            if not isinstance(options, dict):
+                raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+            if options:
+                warnings.warn(
+                    f"reset options {sorted(options)} are not used by this environment",
+                    stacklevel=2,
+                )
+        if seed is None and not self._started:
+            seed = self._seed
+        self.sim.reset([seed])
+        self._started = True
+        self.agents = list(self.possible_agents)
+        self.last_outcome = None
+        infos = {agent: {} for agent in self.agents}
+        if self.render_mode == "human":
+            self.render()
+        return self._observations(), infos
+
+    def step(self, actions: dict[str, Any]):
+        if not self._started:
+            raise RuntimeError("step() called before reset()")
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        if not isinstance(actions, dict):
+            raise TypeError(f"actions must be a dict of agent -> int, got {type(actions).__name__}")
+        n_actions = self.sim.n_actions
+        row = np.zeros((1, self.sim.A), dtype=np.int64)
+        for agent, action in actions.items():
+            i = self._check_agent(agent)
+            if action is None:
+                continue  # a finished agent's None, as the AEC wrapper passes it
+            try:
+                value = operator.index(action)
+            except TypeError:
+                raise TypeError(
+                    f"action for {agent} must be an int in [0, {n_actions}), got {action!r}"
+                ) from None
+            if not 0 <= value < n_actions:
+                raise ValueError(
+                    f"action {value} for {agent} is out of range; allowed 0..{n_actions - 1}"
+                )
+            row[0, i] = value
+        try:
+            out = self.sim.step(row, on_illegal=self.masked_action)
+        except ValueError as exc:
+            if "is masked" not in str(exc):
+                raise
+            bad = [
+                a
+                for a in self.possible_agents
+                if not self.sim.legal[0, self._index[a], row[0, self._index[a]]]
+            ]
+            raise ValueError(
+                f"masked action for {bad[0]}: action {int(row[0, self._index[bad[0]]])} is not "
+                f"allowed by its action_mask (pass masked_action='noop' to turn such actions "
+                f"into NOOPs)"
+            ) from None
+        self.last_outcome = out
+        agents = self.agents
+        if self.reward_mode == "team":
+            team = float(out.reward[0])
+            rewards = dict.fromkeys(agents, team)
+        else:
+            values = out.agent_reward[0].tolist()
+            rewards = {agent: values[i] for i, agent in enumerate(agents)}
+        terminated = bool(out.terminated[0])
+        truncated = bool(out.truncated[0])
+        terminations = dict.fromkeys(agents, terminated)
+        truncations = dict.fromkeys(agents, truncated)
+        infos = self._infos(out)
+        observations = self._observations()
+        if terminated or truncated:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
+        obs = self.sim.observe()[0]
+        masks = self.sim.legal[0].copy()
+        return {
+            agent: {"observation": obs[i], "action_mask": masks[i]}
+            for i, agent in enumerate(self.possible_agents)
+        }
+
+    def _infos(self, out: StepOutcome) -> dict[str, dict[str, Any]]:
+        status = out.status[0].tolist()
+        outcome = out.outcome[0].tolist()
+        slot = out.slot[0].tolist()
+        verb = out.verb[0].tolist()
+        ids = out.alert_id[0].tolist()
+        actions = out.actions[0].tolist()
+        failures = int(out.failures[0].sum())
+        infos = {}
+        for i, agent in enumerate(self.possible_agents):
+            infos[agent] = {
+                "action": actions[i],
+                "decision": None
+                if slot[i] < 0
+                else {
+                    "slot": slot[i],
+                    "action_type": ACTION_TYPES[verb[i]],
+                    "alert_id": format_alert_id(ids[i]),
+                },
+                "status": STATUS_NAMES[status[i]],
+                "reason": DENIAL_REASONS[status[i]],
+                "outcome": OUTCOME_NAMES[outcome[i]],
+                "team_failures": failures,
+            }
+        return infos
+
+    def state(self) -> np.ndarray:
+        """Global state for centralised critics. It includes hidden truth (true
+        severities, noise flags, incident damage, the dependency graph), so use
+        it for critics, never as a policy input at execution time."""
+        if not self._started:
+            raise RuntimeError("state() called before reset()")
+        return self.sim.global_state()[0]
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode is None:
+            warnings.warn(
+                "render() called without a render_mode; pass render_mode='ansi', "
+                "'rgb_array' or 'human' to the constructor",
+                stacklevel=2,
+            )
+            return None
+        if not self._started:
+            raise RuntimeError("render() called before reset()")
+        if self.render_mode == "rgb_array":
+            return render_rgb(self.sim, 0)
+        text = render_ansi(self.sim, 0)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        pass
+
+
+def parallel_env(
+    task_id: str = "medium",
+    seed: int | None = None,
+    render_mode: str | None = None,
+    max_cycles: int | None = None,
+    **overrides: Any,
+) -> AlertTriageParallelEnv:
+    """The parallel environment. Overrides are `TaskConfig` fields, plus
+    ``reward_mode``, ``masked_action`` and ``scenario`` (a TaskConfig, a mapping
+    or a JSON/YAML path)."""
+    return AlertTriageParallelEnv(
+        task_id=task_id, seed=seed, render_mode=render_mode, max_cycles=max_cycles, **overrides
+    )
+
+
+def raw_env(**kwargs: Any) -> parallel_to_aec_wrapper:
+    """The AEC version without PettingZoo's order-enforcing wrapper."""
+    return parallel_to_aec_wrapper(parallel_env(**kwargs))
+
+
+def env(**kwargs: Any):
+    """The AEC version (agents act in turn; the step resolves after the last)."""
+    return parallel_to_aec(parallel_env(**kwargs))
