@@ -1,0 +1,72 @@
+"""The example and the command line run for real."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from adaptive_alert_triage.agents.teams import RandomTeam
+from adaptive_alert_triage.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_team_beats_a_random_team():
+    example = _load_example("team_policies")
+    for task in ("easy", "medium", "hard"):
+        scripted = example.run(task, example.TypeSplitTeam(), 10)
+        random = example.run(task, RandomTeam(seed=0), 10)
+        assert scripted.mean() > random.mean() + 20, task
+
+
+def test_demo_command_prints_every_cell(capsys):
+    assert (
+        main(["demo", "--episodes", "2", "--tasks", "easy,hard", "--teams", "random,oracle"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    cells = [line.split()[:2] for line in lines[1:-1]]
+    assert cells == [["easy", "random"], ["easy", "oracle"], ["hard", "random"], ["hard", "oracle"]]
+
+
+def test_demo_command_rejects_unknown_names():
+    result = subprocess.run(
+        [sys.executable, "-m", "adaptive_alert_triage.cli", "demo", "--tasks", "extreme"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "unknown task ['extreme']" in result.stderr
+
+
+def test_benchmark_script_runs():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_multiagent.py"),
+            "--steps",
+            "50",
+            "--tasks",
+            "easy",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "env-steps/s" in result.stdout and "easy" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| **tests** |"))
+    command = row.split("`")[1]
+    assert command in ci.splitlines()
