@@ -109,6 +109,11 @@ AL_ACTIVE, AL_COUNTER, AL_SERVICE, AL_INCIDENT, AL_TYPE = 0, 1, 2, 3, 4
 AL_TRUE_SEV, AL_VIS_SEV, AL_CONF, AL_BIRTH, AL_GROUP, AL_NOISE = 5, 6, 7, 8, 9, 10
 N_ALERT_FIELDS = 11
 
+# Fields of the packed incident arrays (one open incident per service).
+IB_ACTIVE, IB_CRITICAL, IB_CASCADE, IB_ALERTED = range(4)
+II_UID, II_GROUP, II_TYPE, II_SILENT_UNTIL, II_ESCALATED_UNTIL, II_ESCALATOR = range(6)
+IF_SEVERITY, IF_DAMAGE = range(2)
+
 SLOT_FEATURES = 3 + N_TYPES + 3  # present, severity, confidence, type, age, service, same-service
 GLOBAL_FEATURES = 7
 ROLE_FEATURES = 2
@@ -137,46 +142,74 @@ def format_alert_id(raw: int) -> str:
     return f"{int(raw):016x}"
 
 
+# Columns of StepOutcome.decisions (int64), .service_events (bool) and .counts (int64).
+D_SLOT, D_VERB, D_STATUS, D_OUTCOME, D_INCIDENT, D_GROUP, D_SERVICE, D_TYPE, D_NOISE = range(9)
+N_DECISION_FIELDS = 9
+E_FAILED, E_CASCADE, E_ESCALATION_RESOLVED, E_SELF_RESOLVED = range(4)
+N_SERVICE_EVENTS = 4
+(
+    N_NEW_ALERTS,
+    N_NEW_NOISE,
+    N_DROPPED,
+    N_DROPPED_REAL,
+    N_NOISE_CLEARED,
+    N_FAILED,
+    N_TERMINATED,
+    N_TRUNCATED,
+) = range(8)
+N_COUNTS = 8
+
+
 @dataclasses.dataclass
 class StepOutcome:
-    """What one transition did, as arrays over (B, ...). Everything downstream
-    (rewards, graders, infos) is computed from these records."""
+    """What one transition did, as a few packed arrays over (B, ...), with named
+    views. Everything downstream (rewards, graders, infos) is computed from
+    these records.
+
+    Per decision (B, A): ``slot`` and ``verb`` (-1 for NOOP), ``status``
+    (STATUS_*), ``outcome`` (OUT_*), and the decided alert's ``alert_id`` and
+    hidden truth (``true_severity``, ``is_noise``, ``incident``, ``group``,
+    ``service``, ``alert_type``; -1 where there is none), and ``agent_reward``.
+    Per service (B, S): ``failures``, ``cascades`` (cascade incidents started),
+    ``escalations_resolved``, ``self_resolved``. Per env (B,): ``new_alerts``,
+    ``new_noise``, ``dropped_alerts`` / ``dropped_real`` (arrivals that found
+    the queue full: reported, never silent), ``noise_cleared``, ``n_failed``,
+    ``terminated``, ``truncated`` and the team ``reward``. Rewards are exactly
+    the sums of their components.
+    """
 
     actions: np.ndarray  # (B, A) the actions as applied (masked ones replaced by 0)
-    slot: np.ndarray  # (B, A) decided slot, -1 for NOOP
-    verb: np.ndarray  # (B, A) decided verb, -1 for NOOP
-    status: np.ndarray  # (B, A) STATUS_*
-    outcome: np.ndarray  # (B, A) OUT_*
+    decisions: np.ndarray  # (B, A, N_DECISION_FIELDS) int64
+    true_severity: np.ndarray  # (B, A) float64
     alert_id: np.ndarray  # (B, A) uint64 raw id of the decided alert (0 for NOOP)
-    true_severity: np.ndarray  # (B, A) hidden truth of the decided alert
-    is_noise: np.ndarray  # (B, A)
-    incident: np.ndarray  # (B, A) incident uid, -1 for noise or NOOP
-    group: np.ndarray  # (B, A) correlation group, -1 for noise or NOOP
-    service: np.ndarray  # (B, A) service index, -1 for NOOP
-    alert_type: np.ndarray  # (B, A) type index, -1 for NOOP
     components: np.ndarray  # (B, C) team reward by component
     agent_components: np.ndarray  # (B, A, C) individual credit; sums to components
-    failures: np.ndarray  # (B, S) services that failed this step
-    cascades: np.ndarray  # (B, S) cascade incidents started this step
-    escalations_resolved: np.ndarray  # (B, S) incidents the specialists resolved
-    self_resolved: np.ndarray  # (B, S) minor incidents that cleared by themselves
-    new_alerts: np.ndarray  # (B,) alerts that arrived this step (real + noise)
-    new_noise: np.ndarray  # (B,) of which false positives
-    dropped_alerts: np.ndarray  # (B,) arrivals that found the queue full (reported, never silent)
-    dropped_real: np.ndarray  # (B,) of which real
-    noise_cleared: np.ndarray  # (B,) false positives that stopped flapping
-    terminated: np.ndarray  # (B,)
-    truncated: np.ndarray  # (B,)
+    service_events: np.ndarray  # (B, S, N_SERVICE_EVENTS) bool
+    counts: np.ndarray  # (B, N_COUNTS) int64
+    reward: np.ndarray  # (B,) team reward = components.sum(axis=1)
+    agent_reward: np.ndarray  # (B, A) individual rewards = agent_components.sum(axis=2)
 
-    @property
-    def reward(self) -> np.ndarray:
-        """(B,) team reward: exactly the sum of the components."""
-        return self.components.sum(axis=1)
-
-    @property
-    def agent_reward(self) -> np.ndarray:
-        """(B, A) individual rewards: exactly the sum of each agent's components."""
-        return self.agent_components.sum(axis=2)
+    slot = property(lambda self: self.decisions[:, :, D_SLOT])
+    verb = property(lambda self: self.decisions[:, :, D_VERB])
+    status = property(lambda self: self.decisions[:, :, D_STATUS])
+    outcome = property(lambda self: self.decisions[:, :, D_OUTCOME])
+    incident = property(lambda self: self.decisions[:, :, D_INCIDENT])
+    group = property(lambda self: self.decisions[:, :, D_GROUP])
+    service = property(lambda self: self.decisions[:, :, D_SERVICE])
+    alert_type = property(lambda self: self.decisions[:, :, D_TYPE])
+    is_noise = property(lambda self: self.decisions[:, :, D_NOISE] > 0)
+    failures = property(lambda self: self.service_events[:, :, E_FAILED])
+    cascades = property(lambda self: self.service_events[:, :, E_CASCADE])
+    escalations_resolved = property(lambda self: self.service_events[:, :, E_ESCALATION_RESOLVED])
+    self_resolved = property(lambda self: self.service_events[:, :, E_SELF_RESOLVED])
+    new_alerts = property(lambda self: self.counts[:, N_NEW_ALERTS])
+    new_noise = property(lambda self: self.counts[:, N_NEW_NOISE])
+    dropped_alerts = property(lambda self: self.counts[:, N_DROPPED])
+    dropped_real = property(lambda self: self.counts[:, N_DROPPED_REAL])
+    noise_cleared = property(lambda self: self.counts[:, N_NOISE_CLEARED])
+    n_failed = property(lambda self: self.counts[:, N_FAILED])
+    terminated = property(lambda self: self.counts[:, N_TERMINATED] > 0)
+    truncated = property(lambda self: self.counts[:, N_TRUNCATED] > 0)
 
 
 class AlertSim:
@@ -202,6 +235,8 @@ class AlertSim:
         self.layout = DrawLayout(config)
         self._reward_vector = np.array(config.reward_vector)
         self._noise_cdf = poisson_cdf(config.noise_rate, self.M)
+        # P(no cascade | n failed parents), tabulated so every backend agrees bit for bit.
+        self._survive = (1.0 - config.cascade_prob) ** np.arange(self.S + 1)
         # Verb legality for each agent, laid out like the action space.
         self._agent_verbs = ROLE_VERBS[self.roles]  # (A, 4)
         self._role_features = np.eye(ROLE_FEATURES, dtype=np.float32)[self.roles]
@@ -218,6 +253,7 @@ class AlertSim:
         )
         self._allocate()
         self.needs_reset = np.ones(self.B, dtype=bool)
+        self.n_needing_reset = self.B  # kept in step with needs_reset, cheap to test
 
     # ------------------------------------------------------------------ setup
     def _allocate(self) -> None:
@@ -232,25 +268,31 @@ class AlertSim:
         self.alert_counter = np.zeros(B, dtype=np.int64)
         self.incident_counter = np.zeros(B, dtype=np.int64)
         self.down_until = np.zeros((B, S), dtype=np.int64)
-        self.inc_active = np.zeros((B, S), dtype=bool)
-        self.inc_uid = np.full((B, S), -1, dtype=np.int64)
-        self.inc_group = np.full((B, S), -1, dtype=np.int64)
-        self.inc_type = np.zeros((B, S), dtype=np.int64)
-        self.inc_severity = np.zeros((B, S))
-        self.inc_critical = np.zeros((B, S), dtype=bool)
-        self.inc_cascade = np.zeros((B, S), dtype=bool)
-        self.inc_damage = np.zeros((B, S))
-        self.inc_silent_until = np.zeros((B, S), dtype=np.int64)
-        self.inc_alerted = np.zeros((B, S), dtype=bool)
-        self.inc_escalated_until = np.full((B, S), -1, dtype=np.int64)
-        self.inc_escalator = np.full((B, S), -1, dtype=np.int64)
+        # The open incident of each service, packed by dtype; the named fields
+        # are views, so a compiled backend can take three arrays.
+        self.inc_bool = np.zeros((B, S, 4), dtype=bool)
+        self.inc_int = np.full((B, S, 6), -1, dtype=np.int64)
+        self.inc_float = np.zeros((B, S, 2))
+        self.inc_active = self.inc_bool[:, :, IB_ACTIVE]
+        self.inc_critical = self.inc_bool[:, :, IB_CRITICAL]
+        self.inc_cascade = self.inc_bool[:, :, IB_CASCADE]
+        self.inc_alerted = self.inc_bool[:, :, IB_ALERTED]
+        self.inc_uid = self.inc_int[:, :, II_UID]
+        self.inc_group = self.inc_int[:, :, II_GROUP]
+        self.inc_type = self.inc_int[:, :, II_TYPE]
+        self.inc_silent_until = self.inc_int[:, :, II_SILENT_UNTIL]
+        self.inc_escalated_until = self.inc_int[:, :, II_ESCALATED_UNTIL]
+        self.inc_escalator = self.inc_int[:, :, II_ESCALATOR]
+        self.inc_severity = self.inc_float[:, :, IF_SEVERITY]
+        self.inc_damage = self.inc_float[:, :, IF_DAMAGE]
         self.alerts = np.zeros((B, Q, N_ALERT_FIELDS))
         self.legal = np.zeros((B, self.A, self.n_actions), dtype=np.int8)
         self.terminated = np.zeros(B, dtype=bool)
         self.truncated = np.zeros(B, dtype=bool)
         # Episode totals, for the ends of episodes and for graders.
-        self.alerts_total = np.zeros(B, dtype=np.int64)
-        self.noise_total = np.zeros(B, dtype=np.int64)
+        self.totals = np.zeros((B, 2), dtype=np.int64)
+        self.alerts_total = self.totals[:, 0]
+        self.noise_total = self.totals[:, 1]
 
     def reset(
         self,
@@ -275,6 +317,7 @@ class AlertSim:
             elif self._generators[env] is None:
                 self._generators[env] = np.random.Generator(np.random.PCG64())
             self._reset_env(env, self._generators[env])
+        self.n_needing_reset = int(self.needs_reset.sum())
         self._refresh_legal()
 
     def _reset_env(self, b: int, rng: np.random.Generator) -> None:
@@ -375,7 +418,9 @@ class AlertSim:
 
     def system_load(self) -> np.ndarray:
         """(B,) visible load: impaired share of the estate blended with queue pressure."""
-        impaired = np.minimum(self.inc_damage * self.inc_active + self.down(), 1.0).mean(axis=1)
+        impaired = np.minimum(self.inc_damage * self.inc_active + self.down(), 1.0)
+        # A sequential sum (cumsum), so a compiled backend can match it exactly.
+        impaired = np.cumsum(impaired, axis=1)[:, -1] / self.S
         return np.clip(0.2 + 0.6 * impaired + 0.2 * self.queue_length / self.Q, 0.0, 1.0)
 
     def observe(self) -> np.ndarray:
@@ -429,7 +474,7 @@ class AlertSim:
         """
         B, A, S, K = self.B, self.A, self.S, self.K
         cfg = self.config
-        if self.needs_reset.any():
+        if self.n_needing_reset:
             raise RuntimeError(
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
             )
@@ -599,7 +644,7 @@ class AlertSim:
         cascades = np.zeros((B, S), dtype=bool)
         if cfg.cascade_prob > 0 and n_failed.any():
             parents = np.einsum("bu,buv->bv", failed.astype(np.float64), self.adj)
-            p = 1.0 - (1.0 - cfg.cascade_prob) ** parents
+            p = 1.0 - self._survive[parents.astype(np.int64)]
             cascades = (parents > 0) & (u[:, L["cascade"]] < p)
         # Noise alerts that stop flapping clear themselves.
         clear = (
@@ -616,7 +661,7 @@ class AlertSim:
         # ---- 5. arrivals: new incidents, alerts and noise
         self.t = t = t + 1
         arrived = self._arrivals(np.arange(B), u, z, cascades, failed, parent_group)
-        new_alerts, new_noise, dropped, dropped_real = arrived
+        new_alerts, new_noise, dropped, dropped_real, started_cascades = arrived
 
         # ---- 6. rewards and episode ends
         counts = credit.sum(axis=1) + unattributed
@@ -625,33 +670,47 @@ class AlertSim:
         self.terminated = self.failures > cfg.failure_threshold
         self.truncated = (t >= cfg.max_steps) & ~self.terminated
         self.needs_reset = self.terminated | self.truncated
+        self.n_needing_reset = int(self.needs_reset.sum())
         self._refresh_legal()
+        decisions = np.stack(
+            [
+                np.where(decided, slot, -1),
+                verb,
+                status,
+                outcome,
+                rec_incident,
+                rec_group,
+                rec_service,
+                rec_type,
+                noise & present_dec,
+            ],
+            axis=2,
+        ).astype(np.int64)
+        events = np.stack([failed, started_cascades, due, self_resolved], axis=2)
+        counts = np.stack(
+            [
+                new_alerts,
+                new_noise,
+                dropped,
+                dropped_real,
+                noise_cleared,
+                n_failed,
+                self.terminated,
+                self.truncated,
+            ],
+            axis=1,
+        ).astype(np.int64)
         return StepOutcome(
             actions=actions,
-            slot=np.where(decided, slot, -1),
-            verb=verb,
-            status=status,
-            outcome=outcome,
-            alert_id=rec_id,
+            decisions=decisions,
             true_severity=rec_truth,
-            is_noise=noise & present_dec,
-            incident=rec_incident,
-            group=rec_group,
-            service=rec_service,
-            alert_type=rec_type,
+            alert_id=rec_id,
             components=components,
             agent_components=agent_components,
-            failures=failed,
-            cascades=cascades,
-            escalations_resolved=due,
-            self_resolved=self_resolved,
-            new_alerts=new_alerts,
-            new_noise=new_noise,
-            dropped_alerts=dropped,
-            dropped_real=dropped_real,
-            noise_cleared=noise_cleared,
-            terminated=self.terminated.copy(),
-            truncated=self.truncated.copy(),
+            service_events=events,
+            counts=counts,
+            reward=components.sum(axis=1),
+            agent_reward=agent_components.sum(axis=2),
         )
 
     def _arrivals(
@@ -679,7 +738,8 @@ class AlertSim:
         cascades = cascades & ~inc_active & ~down
         # Root incidents: a self-exciting (Hawkes-like) rate spread over services.
         rate = cfg.base_incident_rate + self.excitation[envs]
-        p = 1.0 - np.exp(-rate[:, None] * self.service_weight[envs])
+        x = rate[:, None] * self.service_weight[envs]
+        p = x / (1.0 + x)  # per-service start probability; ~x for small x
         roots = ~inc_active & ~down & ~cascades & (u[:, L["arrive"]] < p)
         started = roots | cascades
         n_started = started.sum(axis=1)
@@ -772,8 +832,10 @@ class AlertSim:
         over_active = overflow[:, :, AL_ACTIVE] > 0.5
         dropped = over_active.sum(axis=1)
         dropped_real = (over_active & (overflow[:, :, AL_NOISE] < 0.5)).sum(axis=1)
-        self.alerts[envs] = merged[:, :Q]
-        return n_new, n_noise, dropped, dropped_real
+        # Empty rows are all zeros, so nothing stale can reach an observation.
+        kept = merged[:, :Q]
+        self.alerts[envs] = kept * (kept[:, :, AL_ACTIVE : AL_ACTIVE + 1] > 0.5)
+        return n_new, n_noise, dropped, dropped_real, cascades
 
     # ------------------------------------------------------------------ truth
     def queue_records(self, b: int) -> list[dict]:

@@ -115,19 +115,23 @@ def draw_topology(rng: np.random.Generator, config: TaskConfig) -> tuple[np.ndar
             adj[u, v] = True
         return adj, _layers_from_edges(edges, n)
     order = rng.permutation(n)
+    # One block of uniforms per service: [parent pick, number of extras, extra picks...]
+    u = rng.random((n, 2 + config.max_dependencies))
     layers = np.array_split(order, config.graph_depth)
     layer = np.zeros(n, dtype=np.int64)
     for depth, members in enumerate(layers):
         layer[members] = depth
         if depth == 0:
             continue
-        upstream_all = np.concatenate(layers[:depth])
-        for v in members:
-            # Always one parent in the layer just above, so the depth is real.
-            parent = rng.choice(layers[depth - 1])
-            adj[parent, v] = True
-            extra = int(rng.integers(0, config.max_dependencies))
-            if extra:
-                more = rng.choice(upstream_all, size=min(extra, len(upstream_all)), replace=False)
-                adj[more, v] = True
+        above = layers[depth - 1]
+        upstream = np.concatenate(layers[:depth])
+        draws = u[members]
+        # Always one parent in the layer just above, so the depth is real.
+        adj[above[(draws[:, 0] * len(above)).astype(np.int64)], members] = True
+        # Up to max_dependencies - 1 more, anywhere upstream (repeats collapse).
+        extra = (draws[:, 1] * config.max_dependencies).astype(np.int64)
+        for j in range(config.max_dependencies - 1):
+            pick = upstream[(draws[:, 2 + j] * len(upstream)).astype(np.int64)]
+            chosen = extra > j
+            adj[pick[chosen], members[chosen]] = True
     return adj, layer
