@@ -58,14 +58,22 @@ from pettingzoo.utils.conversions import parallel_to_aec, parallel_to_aec_wrappe
 
 from .sim.config import ACTION_TYPES, resolve_config
 from .sim.engine import (
+    D_OUTCOME,
+    D_SLOT,
+    D_STATUS,
+    D_VERB,
     DENIAL_REASONS,
+    N_FAILED,
+    N_TERMINATED,
+    N_TRUNCATED,
     OUTCOME_NAMES,
     STATUS_NAMES,
-    AlertSim,
     StepOutcome,
     format_alert_id,
 )
+from .sim.fast import FastAlertSim
 from .sim.render import render_ansi, render_rgb
+from .sim.select import make_sim
 
 ENV_ID = "AdaptiveAlertTriage-v0"
 REWARD_MODES = ("team", "individual")
@@ -91,6 +99,7 @@ class AlertTriageParallelEnv(ParallelEnv):
         reward_mode: str = "team",
         masked_action: str = "raise",
         scenario: Any = None,
+        backend: str = "auto",
         **overrides: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -111,7 +120,8 @@ class AlertTriageParallelEnv(ParallelEnv):
         self.reward_mode = reward_mode
         self.masked_action = masked_action
         self._seed = seed
-        self.sim = AlertSim(self.config, batch_size=1)
+        self.sim = make_sim(self.config, batch_size=1, backend=backend)
+        self.backend = "numba" if isinstance(self.sim, FastAlertSim) else "numpy"
         n = self.config.n_investigators
         self.possible_agents = [f"investigator_{i}" for i in range(n)] + ["escalation_desk"]
         self.agents: list[str] = []
@@ -217,11 +227,12 @@ class AlertTriageParallelEnv(ParallelEnv):
         else:
             values = out.agent_reward[0].tolist()
             rewards = {agent: values[i] for i, agent in enumerate(agents)}
-        terminated = bool(out.terminated[0])
-        truncated = bool(out.truncated[0])
+        counts = out.counts[0].tolist()
+        terminated = counts[N_TERMINATED] > 0
+        truncated = counts[N_TRUNCATED] > 0
         terminations = dict.fromkeys(agents, terminated)
         truncations = dict.fromkeys(agents, truncated)
-        infos = self._infos(out)
+        infos = self._infos(out, counts[N_FAILED])
         observations = self._observations()
         if terminated or truncated:
             self.agents = []
@@ -237,28 +248,26 @@ class AlertTriageParallelEnv(ParallelEnv):
             for i, agent in enumerate(self.possible_agents)
         }
 
-    def _infos(self, out: StepOutcome) -> dict[str, dict[str, Any]]:
-        status = out.status[0].tolist()
-        outcome = out.outcome[0].tolist()
-        slot = out.slot[0].tolist()
-        verb = out.verb[0].tolist()
+    def _infos(self, out: StepOutcome, failures: int) -> dict[str, dict[str, Any]]:
+        decisions = out.decisions[0].tolist()
         ids = out.alert_id[0].tolist()
         actions = out.actions[0].tolist()
-        failures = int(out.failures[0].sum())
         infos = {}
         for i, agent in enumerate(self.possible_agents):
+            d = decisions[i]
+            slot, status = d[D_SLOT], d[D_STATUS]
             infos[agent] = {
                 "action": actions[i],
                 "decision": None
-                if slot[i] < 0
+                if slot < 0
                 else {
-                    "slot": slot[i],
-                    "action_type": ACTION_TYPES[verb[i]],
+                    "slot": slot,
+                    "action_type": ACTION_TYPES[d[D_VERB]],
                     "alert_id": format_alert_id(ids[i]),
                 },
-                "status": STATUS_NAMES[status[i]],
-                "reason": DENIAL_REASONS[status[i]],
-                "outcome": OUTCOME_NAMES[outcome[i]],
+                "status": STATUS_NAMES[status],
+                "reason": DENIAL_REASONS[status],
+                "outcome": OUTCOME_NAMES[d[D_OUTCOME]],
                 "team_failures": failures,
             }
         return infos
