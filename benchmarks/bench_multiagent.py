@@ -1,11 +1,15 @@
-"""Throughput of the PettingZoo parallel env with random masked actions.
+"""Throughput of the multi-agent environment with random masked actions.
 
 Run:  python benchmarks/bench_multiagent.py [--steps 20000] [--tasks easy,medium,hard]
 
-Prints, per task, env-steps/s (one step of the whole team) and agent-steps/s
-(env-steps x team size), measured two ways:
-  step-only  time spent inside env.step() (and env.reset() at episode ends)
-  loop       the whole loop, including sampling random masked actions
+For each task it prints env-steps/s (one step of the whole team) and
+agent-steps/s (env-steps x team size) for:
+  pettingzoo  the PettingZoo parallel env (dict API), on the numba backend
+  core        the simulator core at batch size 1 (AlertSim.step with
+              observe=True: arrays in, arrays out), on the numba backend
+  reference   the PettingZoo env on the pure-numpy reference backend
+Times count only step() and the resets at episode ends, not the sampling of
+the random actions; "loop" is the whole loop for the PettingZoo env.
 Pins itself to one core where the OS allows it.
 """
 
@@ -19,13 +23,21 @@ import time
 import numpy as np
 
 from adaptive_alert_triage.multiagent import parallel_env
+from adaptive_alert_triage.sim import fast, get_task
+from adaptive_alert_triage.sim.select import make_sim
 
 
-def bench(task: str, steps: int, seed: int = 0) -> dict[str, float]:
-    env = parallel_env(task, seed=seed)
+def sample(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One uniformly random legal action per row of a (A, n_actions) mask."""
+    scores = rng.random(masks.shape) * masks
+    return scores.argmax(axis=1)
+
+
+def bench_pettingzoo(task: str, steps: int, backend: str, seed: int = 0) -> dict[str, float]:
+    env = parallel_env(task, seed=seed, backend=backend)
+    agents = env.possible_agents
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
-    n_agents = len(env.possible_agents)
     inside = 0.0
     start = time.perf_counter()
     for _ in range(steps):
@@ -33,19 +45,33 @@ def bench(task: str, steps: int, seed: int = 0) -> dict[str, float]:
             t0 = time.perf_counter()
             obs, _ = env.reset()
             inside += time.perf_counter() - t0
-        actions = {}
-        for agent, o in obs.items():
-            legal = np.flatnonzero(o["action_mask"])
-            actions[agent] = int(legal[rng.integers(len(legal))])
+        masks = np.stack([obs[a]["action_mask"] for a in agents])
+        actions = dict(zip(agents, sample(masks, rng).tolist()))
         t0 = time.perf_counter()
         obs, *_ = env.step(actions)
         inside += time.perf_counter() - t0
     total = time.perf_counter() - start
-    return {
-        "agents": n_agents,
-        "step_only": steps / inside,
-        "loop": steps / total,
-    }
+    return {"agents": len(agents), "step": steps / inside, "loop": steps / total}
+
+
+def bench_core(task: str, steps: int, seed: int = 0) -> float:
+    sim = make_sim(get_task(task), batch_size=1, backend="numba")
+    rng = np.random.default_rng(seed)
+    sim.reset([seed])
+    masks = sim.legal[0].copy()
+    inside = 0.0
+    for _ in range(steps):
+        if sim.n_needing_reset:
+            t0 = time.perf_counter()
+            sim.reset()
+            inside += time.perf_counter() - t0
+            masks = sim.legal[0].copy()
+        actions = sample(masks, rng)[None]
+        t0 = time.perf_counter()
+        out = sim.step(actions, observe=True)
+        inside += time.perf_counter() - t0
+        masks = out.action_masks[0]
+    return steps / inside
 
 
 def main() -> None:
@@ -53,21 +79,30 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--tasks", default="easy,medium,hard")
     args = parser.parse_args()
+    if not fast.available():
+        raise SystemExit("the benchmark needs the numba backend: pip install -e '.[fast]'")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    tasks = args.tasks.split(",")
+    for task in tasks:  # compile and warm up outside the timed runs
+        bench_pettingzoo(task, 50, "numba")
+        bench_core(task, 50)
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, one core, "
-        f"{args.steps} steps per task, random masked actions"
+        f"{args.steps} steps per task ({args.steps // 10} for the reference), "
+        "random masked actions"
     )
     print(
-        f"{'task':7} {'agents':>6} {'env-steps/s':>12} {'agent-steps/s':>14} "
-        f"{'loop env-steps/s':>17}"
+        f"{'task':7} {'agents':>6} | {'pettingzoo env-steps/s':>22} {'agent-steps/s':>13} "
+        f"{'loop':>8} | {'core env-steps/s':>16} | {'reference env-steps/s':>21}"
     )
-    for task in args.tasks.split(","):
-        r = bench(task, args.steps)
+    for task in tasks:
+        pz = bench_pettingzoo(task, args.steps, "numba")
+        core = bench_core(task, args.steps)
+        ref = bench_pettingzoo(task, max(args.steps // 10, 1), "numpy")
         print(
-            f"{task:7} {r['agents']:6d} {r['step_only']:12,.0f} "
-            f"{r['step_only'] * r['agents']:14,.0f} {r['loop']:17,.0f}"
+            f"{task:7} {pz['agents']:6d} | {pz['step']:22,.0f} {pz['step'] * pz['agents']:13,.0f} "
+            f"{pz['loop']:8,.0f} | {core:16,.0f} | {ref['step']:21,.0f}"
         )
 
 

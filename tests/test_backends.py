@@ -78,10 +78,17 @@ def run_pair(config, batch: int, steps: int, seed: int, on_illegal: str = "raise
             actions = np.array(
                 [[rng.choice(np.flatnonzero(row)) for row in ref.legal[b]] for b in range(batch)]
             )
-        a = ref.step(actions, on_illegal=on_illegal)
-        b = twin.step(actions, on_illegal=on_illegal)
+        observe = step % 2 == 0
+        a = ref.step(actions, on_illegal=on_illegal, observe=observe)
+        b = twin.step(actions, on_illegal=on_illegal, observe=observe)
         for name in OUTCOME:
             assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
+        if observe:
+            assert np.array_equal(a.observations, b.observations), f"step {step}"
+            assert np.array_equal(a.action_masks, b.action_masks), f"step {step}"
+            assert np.array_equal(a.observations, ref.observe()), f"step {step}"
+        else:
+            assert a.observations is None and b.observations is None
         assert_same(ref, twin, f"step {step}")
     return resets
 
@@ -169,3 +176,16 @@ def test_step_after_end_needs_reset(backend):
     assert out.truncated[0] and sim.n_needing_reset == 1
     with pytest.raises(RuntimeError, match=r"envs \[0\] need reset"):
         sim.step(noop)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_forcing_past_the_end_is_refused_not_a_crash(backend):
+    """Even with needs_reset forced off, an ended env refuses to step."""
+    sim = make_sim(get_task("easy").replace(max_steps=12), backend=backend)
+    sim.reset([0])
+    noop = np.zeros((1, sim.A), dtype=np.int64)
+    with pytest.raises(RuntimeError, match="no random block left"):
+        for _ in range(40):
+            sim.needs_reset[:] = False
+            sim.n_needing_reset = 0
+            sim.step(noop)

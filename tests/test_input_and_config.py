@@ -68,7 +68,7 @@ def test_numpy_integer_actions_are_accepted():
 
 
 def _masked_action(env, agent: str) -> int:
-    obs = env._observations()[agent]
+    obs = env._observations(env.sim.observe()[0], env.sim.legal[0].copy())[agent]
     return int(np.flatnonzero(obs["action_mask"] == 0)[0])
 
 

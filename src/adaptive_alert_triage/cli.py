@@ -31,7 +31,14 @@ def play_episode(env, team: TeamPolicy, seed: int) -> dict[str, float]:
         obs, rewards, *_ = env.step(team.act(obs, env))
         total += next(iter(rewards.values()))
         steps += 1
-    return {"return": total, "failures": float(env.sim.failures[0]), "steps": float(steps)}
+    sim = env.unwrapped.sim
+    return {
+        "return": total,
+        "failures": float(sim.failures[0]),
+        "steps": float(steps),
+        "alerts": float(sim.alerts_total[0]),
+        "noise": float(sim.noise_total[0]),
+    }
 
 
 def _csv(value: str, allowed: Sequence[str], what: str) -> list[str]:
@@ -47,7 +54,10 @@ def _csv(value: str, allowed: Sequence[str], what: str) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Scripted teams on every task over seeded episodes: the main job until
     the full evaluation command exists."""
-    print(f"{'task':7} {'team':7} {'mean return':>12} {'±95%':>7} {'failures':>9} {'steps':>6}")
+    print(
+        f"{'task':7} {'team':7} {'mean return':>12} {'±95%':>7} {'failures':>9} {'steps':>6} "
+        f"{'false-positive share':>21}"
+    )
     start = time.perf_counter()
     for task in args.tasks:
         env = parallel_env(task)
@@ -59,7 +69,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(
                 f"{task:7} {name:7} {returns.mean():12.1f} {half:7.1f} "
                 f"{np.mean([r['failures'] for r in runs]):9.2f} "
-                f"{np.mean([r['steps'] for r in runs]):6.1f}"
+                f"{np.mean([r['steps'] for r in runs]):6.1f} "
+                f"{sum(r['noise'] for r in runs) / sum(r['alerts'] for r in runs):21.2f}"
             )
     print(
         f"({args.episodes} episodes per cell, seeds {args.seed}..{args.seed + args.episodes - 1}, "
@@ -74,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the scripted teams on every task")
     demo.add_argument("--tasks", type=lambda v: _csv(v, list(TASKS), "task"), default=list(TASKS))
     demo.add_argument("--teams", type=lambda v: _csv(v, list(TEAMS), "team"), default=list(TEAMS))
-    demo.add_argument("--episodes", type=int, default=20)
+    demo.add_argument("--episodes", type=int, default=100)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -178,7 +178,7 @@ class AlertTriageParallelEnv(ParallelEnv):
         infos = {agent: {} for agent in self.agents}
         if self.render_mode == "human":
             self.render()
-        return self._observations(), infos
+        return self._observations(self.sim.observe()[0], self.sim.legal[0].copy()), infos
 
     def step(self, actions: dict[str, Any]):
         if not self._started:
@@ -205,7 +205,7 @@ class AlertTriageParallelEnv(ParallelEnv):
                 )
             row[0, i] = value
         try:
-            out = self.sim.step(row, on_illegal=self.masked_action)
+            out = self.sim.step(row, on_illegal=self.masked_action, observe=True)
         except ValueError as exc:
             if "is masked" not in str(exc):
                 raise
@@ -233,16 +233,15 @@ class AlertTriageParallelEnv(ParallelEnv):
         terminations = dict.fromkeys(agents, terminated)
         truncations = dict.fromkeys(agents, truncated)
         infos = self._infos(out, counts[N_FAILED])
-        observations = self._observations()
+        observations = self._observations(out.observations[0], out.action_masks[0])
         if terminated or truncated:
             self.agents = []
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
 
-    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
-        obs = self.sim.observe()[0]
-        masks = self.sim.legal[0].copy()
+    def _observations(self, obs: np.ndarray, masks: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """Per-agent dicts of views into fresh arrays (never into live state)."""
         return {
             agent: {"observation": obs[i], "action_mask": masks[i]}
             for i, agent in enumerate(self.possible_agents)

@@ -114,6 +114,11 @@ IB_ACTIVE, IB_CRITICAL, IB_CASCADE, IB_ALERTED = range(4)
 II_UID, II_GROUP, II_TYPE, II_SILENT_UNTIL, II_ESCALATED_UNTIL, II_ESCALATOR = range(6)
 IF_SEVERITY, IF_DAMAGE = range(2)
 
+#: Steps of randomness an env draws from its generator at once. A new chunk is
+#: drawn when the last is used up and the episode goes on; reset starts a fresh
+#: one. It is part of the model's definition: changing it changes trajectories.
+DRAW_CHUNK = 8
+
 SLOT_FEATURES = 3 + N_TYPES + 3  # present, severity, confidence, type, age, service, same-service
 GLOBAL_FEATURES = 7
 ROLE_FEATURES = 2
@@ -188,6 +193,9 @@ class StepOutcome:
     counts: np.ndarray  # (B, N_COUNTS) int64
     reward: np.ndarray  # (B,) team reward = components.sum(axis=1)
     agent_reward: np.ndarray  # (B, A) individual rewards = agent_components.sum(axis=2)
+    # With step(..., observe=True): what every agent sees next, and its mask.
+    observations: np.ndarray | None = None  # (B, A, obs_dim) float32
+    action_masks: np.ndarray | None = None  # (B, A, n_actions) int8
 
     slot = property(lambda self: self.decisions[:, :, D_SLOT])
     verb = property(lambda self: self.decisions[:, :, D_VERB])
@@ -242,6 +250,9 @@ class AlertSim:
         self._role_features = np.eye(ROLE_FEATURES, dtype=np.float32)[self.roles]
         self._bi = np.arange(self.B)[:, None]
         self._generators: list[np.random.Generator | None] = [None] * self.B
+        self._ubuf = np.zeros((self.B, DRAW_CHUNK, self.layout.n_uniform))
+        self._zbuf = np.zeros((self.B, DRAW_CHUNK, self.layout.n_normal))
+        self.draw_pos = np.zeros(self.B, dtype=np.int64)  # next unused block per env
         self.obs_dim = self.N * SLOT_FEATURES + GLOBAL_FEATURES + self.S + ROLE_FEATURES
         self.state_dim = (
             self.N * SLOT_FEATURES
@@ -322,7 +333,7 @@ class AlertSim:
 
     def _reset_env(self, b: int, rng: np.random.Generator) -> None:
         cfg = self.config
-        adj, layer = draw_topology(rng, cfg)
+        adj, layer = self._draw_topology(rng, cfg)
         self.adj[b] = adj
         self.layer[b] = layer
         # Some services are busier than others (Dirichlet weights).
@@ -334,32 +345,43 @@ class AlertSim:
         self.alert_counter[b] = 0
         self.incident_counter[b] = 0
         self.down_until[b] = 0
-        self.inc_active[b] = False
-        self.inc_uid[b] = -1
-        self.inc_group[b] = -1
-        self.inc_type[b] = 0
-        self.inc_severity[b] = 0.0
-        self.inc_critical[b] = False
-        self.inc_cascade[b] = False
-        self.inc_damage[b] = 0.0
-        self.inc_silent_until[b] = 0
-        self.inc_alerted[b] = False
-        self.inc_escalated_until[b] = -1
-        self.inc_escalator[b] = -1
+        self.inc_bool[b] = False  # no open incidents
+        self.inc_int[b] = -1  # no ids, groups, types, timers or escalators
+        self.inc_float[b] = 0.0
         self.alerts[b] = 0.0
         self.terminated[b] = False
         self.truncated[b] = False
-        self.alerts_total[b] = 0
-        self.noise_total[b] = 0
+        self.totals[b] = 0
         self.needs_reset[b] = False
         # The shift opens with what is already firing: one step of the
         # arrival process, with no decisions to apply.
-        u = rng.random(self.layout.n_uniform)[None]
-        z = rng.standard_normal(self.layout.n_normal)[None]
+        self._refill(b)
+        u = self._ubuf[b, :1]
+        z = self._zbuf[b, :1]
+        self.draw_pos[b] = 1
         sub = np.array([b])
         self._arrivals(
             sub, u, z, np.zeros((1, self.S), dtype=bool), np.zeros((1, self.S), dtype=bool)
         )
+
+    def _draw_topology(self, rng: np.random.Generator, cfg: TaskConfig):
+        return draw_topology(rng, cfg)
+
+    def _refill(self, b: int) -> None:
+        """Draw the next DRAW_CHUNK steps of randomness of env ``b``."""
+        rng = self._generators[b]
+        rng.random(out=self._ubuf[b])
+        rng.standard_normal(out=self._zbuf[b])
+        self.draw_pos[b] = 0
+
+    def _refill_spent(self) -> None:
+        """After a step: a fresh chunk for every running env that used its last."""
+        if self.B == 1:
+            if self.draw_pos[0] == DRAW_CHUNK and not self.needs_reset[0]:
+                self._refill(0)
+            return
+        for b in np.flatnonzero((self.draw_pos == DRAW_CHUNK) & ~self.needs_reset).tolist():
+            self._refill(b)
 
     # ------------------------------------------------------------------ views
     @property
@@ -465,12 +487,15 @@ class AlertSim:
         )
 
     # ------------------------------------------------------------------ step
-    def step(self, actions: np.ndarray, on_illegal: str = "raise") -> StepOutcome:
+    def step(
+        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+    ) -> StepOutcome:
         """Advance every env by one time step.
 
         ``actions`` has shape (B, A). ``on_illegal`` is ``"raise"`` (a masked
         action is a ValueError) or ``"noop"`` (it becomes NOOP, reported with
-        status ``masked``).
+        status ``masked``). ``observe=True`` also returns the next observations
+        and action masks in the outcome. A rejected call changes nothing.
         """
         B, A, S, K = self.B, self.A, self.S, self.K
         cfg = self.config
@@ -503,11 +528,12 @@ class AlertSim:
             actions = np.where(masked, 0, actions)
 
         # One block of randomness per env, always the same size.
-        u = np.empty((B, self.layout.n_uniform))
-        z = np.empty((B, self.layout.n_normal))
-        for b, rng in enumerate(self._generators):
-            u[b] = rng.random(self.layout.n_uniform)
-            z[b] = rng.standard_normal(self.layout.n_normal)
+        if (self.draw_pos >= DRAW_CHUNK).any():
+            b = int(np.flatnonzero(self.draw_pos >= DRAW_CHUNK)[0])
+            raise RuntimeError(f"env {b} has no random block left: it ended, reset() it")
+        u = self._ubuf[self._bi[:, 0], self.draw_pos]
+        z = self._zbuf[self._bi[:, 0], self.draw_pos]
+        self.draw_pos += 1
         L = self.layout
         bi = self._bi
         t = self.t
@@ -671,6 +697,7 @@ class AlertSim:
         self.truncated = (t >= cfg.max_steps) & ~self.terminated
         self.needs_reset = self.terminated | self.truncated
         self.n_needing_reset = int(self.needs_reset.sum())
+        self._refill_spent()
         self._refresh_legal()
         decisions = np.stack(
             [
@@ -711,6 +738,8 @@ class AlertSim:
             counts=counts,
             reward=components.sum(axis=1),
             agent_reward=agent_components.sum(axis=2),
+            observations=self.observe() if observe else None,
+            action_masks=self.legal.copy() if observe else None,
         )
 
     def _arrivals(

@@ -104,6 +104,7 @@ from .incidents import (
     RELATED_TYPE,
     ROOT_TYPE_CDF,
 )
+from .topology import build_layered_dag, draw_topology
 
 try:
     import numba
@@ -203,6 +204,8 @@ def _params(config: TaskConfig, layout) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 if numba is not None:
+    _build_layered_dag = njit(cache=True)(build_layered_dag)
+
     _C1 = np.uint64(0xFF51AFD7ED558CCD)
     _C2 = np.uint64(0xC4CEB9FE1A85EC53)
     _S33 = np.uint64(33)
@@ -246,9 +249,8 @@ if numba is not None:
     @njit(cache=True)
     def _arrive(
         b,
-        r,
-        u,
-        z,
+        ub,
+        zb,
         fp,
         ip,
         off,
@@ -295,25 +297,25 @@ if numba is not None:
                 (not inc_b[b, s, IB_ACTIVE])
                 and (not down)
                 and (not casc)
-                and u[r, off[U_ARRIVE] + s] < p
+                and ub[off[U_ARRIVE] + s] < p
             )
             if not (root or casc):
                 continue
             uid = incident_counter[b] + n_started
             n_started += 1
-            critical = casc or u[r, off[U_CRITICAL] + s] < fp[F_CRITICAL_SHARE]
-            su = u[r, off[U_SEVERITY] + s]
+            critical = casc or ub[off[U_CRITICAL] + s] < fp[F_CRITICAL_SHARE]
+            su = ub[off[U_SEVERITY] + s]
             if casc:
                 sev = CASC_LO + (CASC_HI - CASC_LO) * su
-                itype = _categorical(u[r, off[U_ITYPE] + s], casc_cdf)
+                itype = _categorical(ub[off[U_ITYPE] + s], casc_cdf)
             else:
                 if critical:
                     sev = CRIT_LO + (CRIT_HI - CRIT_LO) * su
                 else:
                     sev = MINOR_LO + (MINOR_HI - MINOR_LO) * su
-                itype = _categorical(u[r, off[U_ITYPE] + s], root_cdf)
+                itype = _categorical(ub[off[U_ITYPE] + s], root_cdf)
             span = ip[I_CASC_MAX] - ip[I_CASC_MIN] + 1
-            delay = ip[I_CASC_MIN] + min(np.int64(u[r, off[U_CASC_DELAY] + s] * span), span - 1)
+            delay = ip[I_CASC_MIN] + min(np.int64(ub[off[U_CASC_DELAY] + s] * span), span - 1)
             inc_b[b, s, IB_ACTIVE] = True
             inc_i[b, s, II_UID] = uid
             inc_i[b, s, II_GROUP] = parent_group[s] if (casc and have_parents) else uid
@@ -344,13 +346,13 @@ if numba is not None:
         emit_flags = np.zeros(S, dtype=np.bool_)
         for s in range(S):
             awake = inc_b[b, s, IB_ACTIVE] and inc_i[b, s, II_SILENT_UNTIL] <= tb
-            if awake and ((not inc_b[b, s, IB_ALERTED]) or u[r, off[U_EMIT] + s] < fp[F_EMIT]):
+            if awake and ((not inc_b[b, s, IB_ALERTED]) or ub[off[U_EMIT] + s] < fp[F_EMIT]):
                 emit_flags[s] = True
                 inc_b[b, s, IB_ALERTED] = True
                 n_emit += 1
         n_noise = 0
         for j in range(M):
-            if u[r, off[U_NCOUNT]] >= noise_cdf[j]:
+            if ub[off[U_NCOUNT]] >= noise_cdf[j]:
                 n_noise += 1
         if ip[I_ENSURE] and M > 0 and n_keep + n_emit + n_noise == 0:
             n_noise = 1
@@ -373,14 +375,14 @@ if numba is not None:
             alerts[b, row, AL_COUNTER] = alert_counter[b] + k
             alerts[b, row, AL_SERVICE] = s
             alerts[b, row, AL_INCIDENT] = inc_i[b, s, II_UID]
-            if u[r, off[U_ATYPE] + s] < fp[F_PRIMARY]:
+            if ub[off[U_ATYPE] + s] < fp[F_PRIMARY]:
                 alerts[b, row, AL_TYPE] = itype
             else:
                 alerts[b, row, AL_TYPE] = related[itype]
             alerts[b, row, AL_TRUE_SEV] = sev
-            alerts[b, row, AL_VIS_SEV] = min(max(sev + fp[F_SEV_NOISE] * z[r, s], 0.0), 1.0)
+            alerts[b, row, AL_VIS_SEV] = min(max(sev + fp[F_SEV_NOISE] * zb[s], 0.0), 1.0)
             alerts[b, row, AL_CONF] = (
-                REAL_CONF_LO + (REAL_CONF_HI - REAL_CONF_LO) * u[r, off[U_CONF] + s]
+                REAL_CONF_LO + (REAL_CONF_HI - REAL_CONF_LO) * ub[off[U_CONF] + s]
             )
             alerts[b, row, AL_BIRTH] = tb
             alerts[b, row, AL_GROUP] = inc_i[b, s, II_GROUP]
@@ -394,15 +396,15 @@ if numba is not None:
                 continue
             alerts[b, row, AL_ACTIVE] = 1.0
             alerts[b, row, AL_COUNTER] = alert_counter[b] + k
-            alerts[b, row, AL_SERVICE] = min(np.int64(u[r, off[U_NSERVICE] + j] * S), S - 1)
+            alerts[b, row, AL_SERVICE] = min(np.int64(ub[off[U_NSERVICE] + j] * S), S - 1)
             alerts[b, row, AL_INCIDENT] = -1.0
-            alerts[b, row, AL_TYPE] = _categorical(u[r, off[U_NTYPE] + j], noise_type_cdf)
+            alerts[b, row, AL_TYPE] = _categorical(ub[off[U_NTYPE] + j], noise_type_cdf)
             alerts[b, row, AL_TRUE_SEV] = 0.0
             alerts[b, row, AL_VIS_SEV] = (
-                NOISE_SEV_LO + (NOISE_SEV_HI - NOISE_SEV_LO) * u[r, off[U_NSEV] + j]
+                NOISE_SEV_LO + (NOISE_SEV_HI - NOISE_SEV_LO) * ub[off[U_NSEV] + j]
             )
             alerts[b, row, AL_CONF] = (
-                NOISE_CONF_LO + (NOISE_CONF_HI - NOISE_CONF_LO) * u[r, off[U_NCONF] + j]
+                NOISE_CONF_LO + (NOISE_CONF_HI - NOISE_CONF_LO) * ub[off[U_NCONF] + j]
             )
             alerts[b, row, AL_BIRTH] = tb
             alerts[b, row, AL_GROUP] = -1.0
@@ -423,8 +425,9 @@ if numba is not None:
     @njit(cache=True)
     def _step(
         actions,
-        u,
-        z,
+        ubuf,
+        zbuf,
+        draw_pos,
         fp,
         ip,
         off,
@@ -459,8 +462,13 @@ if numba is not None:
         counts,
         team_reward,
         agent_reward,
+        role_features,
+        obs_out,
+        mask_out,
     ):
         n_done = 0
+        """One step of every env. Returns the number of envs that ended, or
+        -1 - code when an action is rejected (before anything changes)."""
         B, A = actions.shape
         S = service_weight.shape[1]
         N = (legal.shape[2] - 1) // 4
@@ -487,8 +495,17 @@ if numba is not None:
         cascades = np.zeros(S, dtype=np.bool_)
         parent_group = np.full(S, -1, dtype=np.int64)
         credit = np.zeros((A, C))
+        bad = _validate(actions, legal, legal.shape[2], noop_masked)
+        if bad >= 0:
+            return -1 - bad
+        for b in range(B):
+            if draw_pos[b] < 0 or draw_pos[b] >= ubuf.shape[1]:
+                return -1 - 2 * B * A - b  # no random block left: the env was not reset
         for b in range(B):
             tb = t[b]
+            ub = ubuf[b, draw_pos[b]]
+            zb = zbuf[b, draw_pos[b]]
+            draw_pos[b] += 1
             for a in range(A):
                 act = actions[b, a]
                 masked = legal[b, a, act] == 0
@@ -499,7 +516,7 @@ if numba is not None:
                 slot[a] = (act - 1) // N_VERBS if act > 0 else 0
                 verb[a] = (act - 1) % N_VERBS if act > 0 else -1
                 decisions[b, a, D_STATUS] = STATUS_MASKED if masked else 0
-            order = np.argsort(u[b, off[U_PRIORITY] : off[U_PRIORITY] + A])
+            order = np.argsort(ub[off[U_PRIORITY] : off[U_PRIORITY] + A])
             for i in range(A):
                 rank[order[i]] = i
             for a in range(A):
@@ -636,7 +653,7 @@ if numba is not None:
                     factor = 1.0 if crit else fp[F_MINOR_FACTOR]
                     inc_f[b, s, IF_DAMAGE] += fp[F_DAMAGE] * inc_f[b, s, IF_SEVERITY] * factor
                 self_res = (
-                    active and not crit and esc < 0 and u[b, off[U_SELF] + s] < fp[F_MINOR_RESOLVE]
+                    active and not crit and esc < 0 and ub[off[U_SELF] + s] < fp[F_MINOR_RESOLVE]
                 )
                 failed = active and not self_res and inc_f[b, s, IF_DAMAGE] >= 1.0
                 events[b, s, E_SELF_RESOLVED] = self_res
@@ -665,13 +682,13 @@ if numba is not None:
                             parents += 1
                             parent_group[v] = max(parent_group[v], inc_i[b, w, II_GROUP])
                     if fp[F_CASCADE] > 0 and parents > 0:
-                        cascades[v] = u[b, off[U_CASCADE] + v] < 1.0 - survive[parents]
+                        cascades[v] = ub[off[U_CASCADE] + v] < 1.0 - survive[parents]
             cleared = 0
             for q in range(Q):
                 if (
                     alerts[b, q, AL_NOISE] > 0.5
                     and alerts[b, q, AL_ACTIVE] > 0.5
-                    and u[b, off[U_NCLEAR] + q] < fp[F_NOISE_CLEAR]
+                    and ub[off[U_NCLEAR] + q] < fp[F_NOISE_CLEAR]
                 ):
                     alerts[b, q, AL_ACTIVE] = 0.0
                     cleared += 1
@@ -679,9 +696,8 @@ if numba is not None:
             t[b] = tb + 1
             _arrive(
                 b,
-                b,
-                u,
-                z,
+                ub,
+                zb,
                 fp,
                 ip,
                 off,
@@ -732,6 +748,22 @@ if numba is not None:
             if terminated or truncated:
                 n_done += 1
             _legal(b, alerts, agent_verbs, legal, N)
+            if obs_out.shape[0] == B:
+                _observe_env(
+                    b,
+                    t,
+                    alerts,
+                    inc_b,
+                    inc_f,
+                    down_until,
+                    failures,
+                    role_features,
+                    obs_out,
+                    ip[I_MAX_STEPS],
+                    K,
+                    ip[I_THRESHOLD],
+                )
+                mask_out[b] = legal[b]
         return n_done
 
     @njit(cache=True, inline="always")
@@ -758,57 +790,86 @@ if numba is not None:
         K,
         threshold,
     ):
-        B, A, D = obs.shape
+        for b in range(obs.shape[0]):
+            _observe_env(
+                b,
+                t,
+                alerts,
+                inc_b,
+                inc_f,
+                down_until,
+                failures,
+                role_features,
+                obs,
+                max_steps,
+                K,
+                threshold,
+            )
+
+    @njit(cache=True)
+    def _observe_env(
+        b,
+        t,
+        alerts,
+        inc_b,
+        inc_f,
+        down_until,
+        failures,
+        role_features,
+        obs,
+        max_steps,
+        K,
+        threshold,
+    ):
+        _, A, D = obs.shape
         Q = alerts.shape[1]
         S = down_until.shape[1]
         N = (D - GLOBAL_FEATURES - S - role_features.shape[1]) // SLOT_FEATURES
         base = np.zeros(D - role_features.shape[1])
-        for b in range(B):
-            base[:] = 0.0
-            tb = t[b]
-            for n in range(N):
-                p = alerts[b, n, AL_ACTIVE]
-                o = n * SLOT_FEATURES
-                base[o] = p
-                base[o + 1] = alerts[b, n, AL_VIS_SEV]
-                base[o + 2] = alerts[b, n, AL_CONF]
-                ty = np.int64(alerts[b, n, AL_TYPE])
-                for k in range(N_TYPES):
-                    base[o + 3 + k] = (1.0 if ty == k else 0.0) * p
-                age = (tb - alerts[b, n, AL_BIRTH]) / max_steps
-                base[o + 3 + N_TYPES] = min(age, 1.0) * p
-                service = alerts[b, n, AL_SERVICE]
-                base[o + 4 + N_TYPES] = service / max(S - 1, 1) * p
-                same = 0
-                for m in range(N):
-                    if alerts[b, m, AL_SERVICE] == service and alerts[b, m, AL_ACTIVE] > 0.5:
-                        same += 1
-                base[o + 5 + N_TYPES] = max(same - 1, 0) / max(N - 1, 1) * p
-            qlen = 0
-            for q in range(Q):
-                if alerts[b, q, AL_ACTIVE] > 0.5:
-                    qlen += 1
-            impaired = 0.0
-            for s in range(S):
-                down = 1.0 if down_until[b, s] > tb else 0.0
-                damage = inc_f[b, s, IF_DAMAGE] * (1.0 if inc_b[b, s, IB_ACTIVE] else 0.0)
-                impaired += min(damage + down, 1.0)
-                base[N * SLOT_FEATURES + GLOBAL_FEATURES + s] = down
-            impaired = impaired / S
-            g = N * SLOT_FEATURES
-            base[g] = min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
-            base[g + 1] = qlen / Q
-            base[g + 2] = max(qlen - N, 0) / Q
-            base[g + 3] = max(max_steps - tb, 0) / max_steps
-            base[g + 4] = 1.0 if K > 0 else 0.0
-            base[g + 5] = min(K / A, 1.0)
-            base[g + 6] = min(failures[b] / (threshold + 1), 1.0)
-            nb = base.shape[0]
-            for a in range(A):
-                for d in range(nb):
-                    obs[b, a, d] = base[d]
-                for r in range(role_features.shape[1]):
-                    obs[b, a, nb + r] = role_features[a, r]
+        tb = t[b]
+        for n in range(N):
+            p = alerts[b, n, AL_ACTIVE]
+            o = n * SLOT_FEATURES
+            base[o] = p
+            base[o + 1] = alerts[b, n, AL_VIS_SEV]
+            base[o + 2] = alerts[b, n, AL_CONF]
+            ty = np.int64(alerts[b, n, AL_TYPE])
+            for k in range(N_TYPES):
+                base[o + 3 + k] = (1.0 if ty == k else 0.0) * p
+            age = (tb - alerts[b, n, AL_BIRTH]) / max_steps
+            base[o + 3 + N_TYPES] = min(age, 1.0) * p
+            service = alerts[b, n, AL_SERVICE]
+            base[o + 4 + N_TYPES] = service / max(S - 1, 1) * p
+            same = 0
+            for m in range(N):
+                if alerts[b, m, AL_SERVICE] == service and alerts[b, m, AL_ACTIVE] > 0.5:
+                    same += 1
+            base[o + 5 + N_TYPES] = max(same - 1, 0) / max(N - 1, 1) * p
+        qlen = 0
+        for q in range(Q):
+            if alerts[b, q, AL_ACTIVE] > 0.5:
+                qlen += 1
+        impaired = 0.0
+        for s in range(S):
+            down = 1.0 if down_until[b, s] > tb else 0.0
+            damage = inc_f[b, s, IF_DAMAGE] * (1.0 if inc_b[b, s, IB_ACTIVE] else 0.0)
+            impaired += min(damage + down, 1.0)
+            base[N * SLOT_FEATURES + GLOBAL_FEATURES + s] = down
+        impaired = impaired / S
+        g = N * SLOT_FEATURES
+        base[g] = min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
+        base[g + 1] = qlen / Q
+        base[g + 2] = max(qlen - N, 0) / Q
+        base[g + 3] = max(max_steps - tb, 0) / max_steps
+        base[g + 4] = 1.0 if K > 0 else 0.0
+        base[g + 5] = min(K / A, 1.0)
+        base[g + 6] = min(failures[b] / (threshold + 1), 1.0)
+        nb = base.shape[0]
+        for a in range(A):
+            for d in range(nb):
+                obs[b, a, d] = base[d]
+            for r in range(role_features.shape[1]):
+                obs[b, a, nb + r] = role_features[a, r]
 
 
 CASC_LO, CASC_HI = CASCADE_SEVERITY
@@ -840,10 +901,13 @@ class FastAlertSim(AlertSim):
             NOISE_TYPE_CDF,
             RELATED_TYPE.astype(np.int64),
         )
-        self._u = np.empty((self.B, self.layout.n_uniform))
-        self._z = np.empty((self.B, self.layout.n_normal))
+        self._no_obs = np.empty((0, self.A, self.obs_dim), dtype=np.float32)
+        self._no_masks = np.empty((0, self.A, self.n_actions), dtype=np.int8)
         self._scratch_events = np.zeros((self.B, self.S, N_SERVICE_EVENTS), dtype=bool)
         self._scratch_counts = np.zeros((self.B, N_COUNTS), dtype=np.int64)
+
+    def _draw_topology(self, rng, cfg):
+        return draw_topology(rng, cfg, build=_build_layered_dag)
 
     def _arrivals(self, envs, u, z, cascades, failed, parent_group=None):
         # Used by reset(): the same arrivals, compiled. Only reset calls this
@@ -857,9 +921,8 @@ class FastAlertSim(AlertSim):
             )
             _arrive(
                 b,
-                r,
-                u,
-                z,
+                u[r],
+                z[r],
                 self._fp,
                 self._ip,
                 self._off,
@@ -883,7 +946,9 @@ class FastAlertSim(AlertSim):
             )
         return None
 
-    def step(self, actions: np.ndarray, on_illegal: str = "raise") -> StepOutcome:
+    def step(
+        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+    ) -> StepOutcome:
         B, A, S = self.B, self.A, self.S
         if self.n_needing_reset:
             raise RuntimeError(
@@ -897,21 +962,6 @@ class FastAlertSim(AlertSim):
         if on_illegal not in ("raise", "noop"):
             raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
         actions = actions.astype(np.int64)  # a copy: masked actions are rewritten in it
-        bad = _validate(actions, self.legal, self.n_actions, on_illegal == "noop")
-        if bad >= 0:
-            masked, (b, a) = bad >= B * A, divmod(bad % (B * A), A)
-            if not masked:
-                raise ValueError(
-                    f"action {int(actions[b, a])} is out of range; allowed 0..{self.n_actions - 1}"
-                )
-            raise ValueError(
-                f"action {int(actions[b, a])} of agent {a} (env {b}) is masked: "
-                f"its slot is empty or its role may not use that verb"
-            )
-        u, z = self._u, self._z
-        for b, rng in enumerate(self._generators):
-            rng.random(out=u[b])
-            rng.standard_normal(out=z[b])
         self._ip[I_ON_ILLEGAL_NOOP] = on_illegal == "noop"
         C = self._reward_vector.shape[0]
         decisions = np.empty((B, A, N_DECISION_FIELDS), dtype=np.int64)
@@ -923,10 +973,16 @@ class FastAlertSim(AlertSim):
         counts = np.zeros((B, N_COUNTS), dtype=np.int64)
         reward = np.empty(B)
         agent_reward = np.empty((B, A))
-        self.n_needing_reset = _step(
+        if observe:
+            obs = np.empty((B, A, self.obs_dim), dtype=np.float32)
+            masks = np.empty((B, A, self.n_actions), dtype=np.int8)
+        else:
+            obs, masks = self._no_obs, self._no_masks
+        done = _step(
             actions,
-            u,
-            z,
+            self._ubuf,
+            self._zbuf,
+            self.draw_pos,
             self._fp,
             self._ip,
             self._off,
@@ -961,7 +1017,14 @@ class FastAlertSim(AlertSim):
             counts,
             reward,
             agent_reward,
+            self._role_features,
+            obs,
+            masks,
         )
+        if done < 0:
+            self._reject(actions, -1 - done)
+        self.n_needing_reset = done
+        self._refill_spent()
         return StepOutcome(
             actions=actions,
             decisions=decisions,
@@ -973,6 +1036,25 @@ class FastAlertSim(AlertSim):
             counts=counts,
             reward=reward,
             agent_reward=agent_reward,
+            observations=obs if observe else None,
+            action_masks=masks if observe else None,
+        )
+
+    def _reject(self, actions: np.ndarray, code: int) -> None:
+        """Raise the reference's error for a rejected action (nothing changed)."""
+        B, A = self.B, self.A
+        if code >= 2 * B * A:
+            raise RuntimeError(
+                f"env {code - 2 * B * A} has no random block left: it ended, reset() it"
+            )
+        b, a = divmod(code % (B * A), A)
+        if code < B * A:
+            raise ValueError(
+                f"action {int(actions[b, a])} is out of range; allowed 0..{self.n_actions - 1}"
+            )
+        raise ValueError(
+            f"action {int(actions[b, a])} of agent {a} (env {b}) is masked: "
+            f"its slot is empty or its role may not use that verb"
         )
 
     def observe(self) -> np.ndarray:

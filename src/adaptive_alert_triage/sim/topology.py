@@ -105,7 +105,43 @@ def _layers_from_edges(edges: list[tuple[int, int]], n_services: int) -> np.ndar
     return layer
 
 
-def draw_topology(rng: np.random.Generator, config: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+def build_layered_dag(
+    order: np.ndarray, u: np.ndarray, depth: int, max_dependencies: int, adj: np.ndarray
+) -> np.ndarray:
+    """Fill ``adj`` with a layered DAG and return each service's layer.
+
+    ``order`` (a permutation of the services) is cut into ``depth`` layers as
+    evenly as possible. Each service below the first layer depends on one
+    service of the layer just above (so the depth is real) and on up to
+    ``max_dependencies - 1`` more anywhere upstream, picked by its row of
+    uniforms ``u``: [parent, how many extras, extra picks...]. Plain loops, so
+    the fast backend can run this very function compiled.
+    """
+    n = order.shape[0]
+    layer = np.zeros(n, dtype=np.int64)
+    starts = np.zeros(depth + 1, dtype=np.int64)
+    base, extra_big = n // depth, n % depth
+    for d in range(depth):
+        starts[d + 1] = starts[d] + base + (1 if d < extra_big else 0)
+    for d in range(depth):
+        for i in range(starts[d], starts[d + 1]):
+            layer[order[i]] = d
+    for d in range(1, depth):
+        above_lo, above_n = starts[d - 1], starts[d] - starts[d - 1]
+        upstream_n = starts[d]
+        for i in range(starts[d], starts[d + 1]):
+            v = order[i]
+            row = u[v]
+            adj[order[above_lo + int(row[0] * above_n)], v] = True
+            n_extra = int(row[1] * max_dependencies)
+            for j in range(min(n_extra, max_dependencies - 1)):
+                adj[order[int(row[2 + j] * upstream_n)], v] = True
+    return layer
+
+
+def draw_topology(
+    rng: np.random.Generator, config: TaskConfig, build=build_layered_dag
+) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency ``adj[u, v]`` (v depends on u) and each service's layer."""
     n = config.n_services
     adj = np.zeros((n, n), dtype=bool)
@@ -115,23 +151,6 @@ def draw_topology(rng: np.random.Generator, config: TaskConfig) -> tuple[np.ndar
             adj[u, v] = True
         return adj, _layers_from_edges(edges, n)
     order = rng.permutation(n)
-    # One block of uniforms per service: [parent pick, number of extras, extra picks...]
     u = rng.random((n, 2 + config.max_dependencies))
-    layers = np.array_split(order, config.graph_depth)
-    layer = np.zeros(n, dtype=np.int64)
-    for depth, members in enumerate(layers):
-        layer[members] = depth
-        if depth == 0:
-            continue
-        above = layers[depth - 1]
-        upstream = np.concatenate(layers[:depth])
-        draws = u[members]
-        # Always one parent in the layer just above, so the depth is real.
-        adj[above[(draws[:, 0] * len(above)).astype(np.int64)], members] = True
-        # Up to max_dependencies - 1 more, anywhere upstream (repeats collapse).
-        extra = (draws[:, 1] * config.max_dependencies).astype(np.int64)
-        for j in range(config.max_dependencies - 1):
-            pick = upstream[(draws[:, 2 + j] * len(upstream)).astype(np.int64)]
-            chosen = extra > j
-            adj[pick[chosen], members[chosen]] = True
+    layer = build(order, u, config.graph_depth, config.max_dependencies, adj)
     return adj, layer
