@@ -44,6 +44,8 @@ OUTCOME = (
     "agent_components",
     "service_events",
     "counts",
+    "incidents",
+    "incident_severity",
     "reward",
     "agent_reward",
 )

@@ -394,3 +394,26 @@ def test_escalation_resolves_after_its_delay_while_damage_continues():
     out = env.last_outcome
     assert out.escalations_resolved[0, 0]
     assert out.agent_components[0, -1, 0] == 10.0  # credited to the desk
+
+
+def test_incident_records_are_consistent(task_id):
+    """Each incident becomes visible once and closes at most once; an
+    investigation that resolved it is the step it closed."""
+    env = multiagent.parallel_env(task_id, failure_threshold=10_000)
+    _, outcomes = play(env, TriageTeam(), 4)
+    seen, closed = {}, set()
+    for out in outcomes:
+        inc = out.incidents[0]
+        for s in np.flatnonzero(out.first_alerts[0]):
+            uid = int(inc[s, 1])
+            assert uid not in seen
+            seen[uid] = float(out.incident_severity[0, s])
+            assert (inc[s, 2] & 1) == (seen[uid] >= 0.7)  # FLAG_CRITICAL matches the truth
+        for s in np.flatnonzero(inc[:, 0] >= 0):
+            uid = int(inc[s, 0])
+            assert uid not in closed
+            closed.add(uid)
+        resolved_here = set(inc[out.resolved[0], 0].tolist())
+        for a in np.flatnonzero(np.isin(out.outcome[0], (1, 2))):  # resolved_critical / minor
+            assert int(out.incident[0, a]) in resolved_here
+    assert seen and closed

@@ -150,8 +150,13 @@ def format_alert_id(raw: int) -> str:
 # Columns of StepOutcome.decisions (int64), .service_events (bool) and .counts (int64).
 D_SLOT, D_VERB, D_STATUS, D_OUTCOME, D_INCIDENT, D_GROUP, D_SERVICE, D_TYPE, D_NOISE = range(9)
 N_DECISION_FIELDS = 9
-E_FAILED, E_CASCADE, E_ESCALATION_RESOLVED, E_SELF_RESOLVED = range(4)
-N_SERVICE_EVENTS = 4
+E_FAILED, E_CASCADE, E_ESCALATION_RESOLVED, E_SELF_RESOLVED, E_RESOLVED, E_FIRST_ALERT = range(6)
+N_SERVICE_EVENTS = 6
+# Columns of StepOutcome.incidents (int64): the incident that closed on a
+# service this step, the incident whose first alert arrived, and its flags.
+I_CLOSED, I_FIRST_ALERT, I_FIRST_FLAGS = range(3)
+N_INCIDENT_FIELDS = 3
+FLAG_CRITICAL, FLAG_CASCADE = 1, 2
 (
     N_NEW_ALERTS,
     N_NEW_NOISE,
@@ -176,7 +181,11 @@ class StepOutcome:
     hidden truth (``true_severity``, ``is_noise``, ``incident``, ``group``,
     ``service``, ``alert_type``; -1 where there is none), and ``agent_reward``.
     Per service (B, S): ``failures``, ``cascades`` (cascade incidents started),
-    ``escalations_resolved``, ``self_resolved``. Per env (B,): ``new_alerts``,
+    ``escalations_resolved``, ``self_resolved``, ``resolved`` (by an
+    investigation), ``first_alerts``, and in ``incidents`` the uid of the
+    incident that closed (-1 if none), the uid of the incident whose first alert
+    arrived (-1 if none) with its FLAG_* bits, and in ``incident_severity`` that
+    incident's true severity. Per env (B,): ``new_alerts``,
     ``new_noise``, ``dropped_alerts`` / ``dropped_real`` (arrivals that found
     the queue full: reported, never silent), ``noise_cleared``, ``n_failed``,
     ``terminated``, ``truncated`` and the team ``reward``. Rewards are exactly
@@ -191,6 +200,8 @@ class StepOutcome:
     agent_components: np.ndarray  # (B, A, C) individual credit; sums to components
     service_events: np.ndarray  # (B, S, N_SERVICE_EVENTS) bool
     counts: np.ndarray  # (B, N_COUNTS) int64
+    incidents: np.ndarray  # (B, S, N_INCIDENT_FIELDS) int64
+    incident_severity: np.ndarray  # (B, S) float64, for first_alerts
     reward: np.ndarray  # (B,) team reward = components.sum(axis=1)
     agent_reward: np.ndarray  # (B, A) individual rewards = agent_components.sum(axis=2)
     # With step(..., observe=True): what every agent sees next, and its mask.
@@ -210,6 +221,8 @@ class StepOutcome:
     cascades = property(lambda self: self.service_events[:, :, E_CASCADE])
     escalations_resolved = property(lambda self: self.service_events[:, :, E_ESCALATION_RESOLVED])
     self_resolved = property(lambda self: self.service_events[:, :, E_SELF_RESOLVED])
+    resolved = property(lambda self: self.service_events[:, :, E_RESOLVED])
+    first_alerts = property(lambda self: self.service_events[:, :, E_FIRST_ALERT])
     new_alerts = property(lambda self: self.counts[:, N_NEW_ALERTS])
     new_noise = property(lambda self: self.counts[:, N_NEW_NOISE])
     dropped_alerts = property(lambda self: self.counts[:, N_DROPPED])
@@ -654,6 +667,7 @@ class AlertSim:
         )
         failed = active & ~self_resolved & (self.inc_damage >= 1.0)
         closed = resolved_now | due | self_resolved | failed
+        closed_uid = np.where(closed, self.inc_uid, -1)
         self.inc_active &= ~closed
         self.inc_escalated_until[closed] = -1
         self.inc_escalator[closed] = -1
@@ -687,7 +701,8 @@ class AlertSim:
         # ---- 5. arrivals: new incidents, alerts and noise
         self.t = t = t + 1
         arrived = self._arrivals(np.arange(B), u, z, cascades, failed, parent_group)
-        new_alerts, new_noise, dropped, dropped_real, started_cascades = arrived
+        new_alerts, new_noise, dropped, dropped_real, started_cascades, first = arrived
+        first_uid, first_flags, first_severity = first
 
         # ---- 6. rewards and episode ends
         counts = credit.sum(axis=1) + unattributed
@@ -713,7 +728,10 @@ class AlertSim:
             ],
             axis=2,
         ).astype(np.int64)
-        events = np.stack([failed, started_cascades, due, self_resolved], axis=2)
+        events = np.stack(
+            [failed, started_cascades, due, self_resolved, resolved_now, first_uid >= 0], axis=2
+        )
+        incidents = np.stack([closed_uid, first_uid, first_flags], axis=2).astype(np.int64)
         counts = np.stack(
             [
                 new_alerts,
@@ -736,6 +754,8 @@ class AlertSim:
             agent_components=agent_components,
             service_events=events,
             counts=counts,
+            incidents=incidents,
+            incident_severity=first_severity,
             reward=components.sum(axis=1),
             agent_reward=agent_components.sum(axis=2),
             observations=self.observe() if observe else None,
@@ -816,8 +836,16 @@ class AlertSim:
         # Alerts from incidents: the first as soon as an incident is awake,
         # then one with probability emit_prob per step until it ends.
         awake = self.inc_active[envs] & (self.inc_silent_until[envs] <= t[:, None])
-        emit = awake & (~self.inc_alerted[envs] | (u[:, L["emit"]] < cfg.emit_prob))
+        was_alerted = self.inc_alerted[envs]
+        emit = awake & (~was_alerted | (u[:, L["emit"]] < cfg.emit_prob))
+        first = emit & ~was_alerted
         self.inc_alerted[envs] |= emit
+        flags = self.inc_critical[envs] * FLAG_CRITICAL + self.inc_cascade[envs] * FLAG_CASCADE
+        first_records = (
+            np.where(first, self.inc_uid[envs], -1),
+            np.where(first, flags, 0),
+            np.where(first, self.inc_severity[envs], 0.0),
+        )
         inc_type = self.inc_type[envs]
         sev = self.inc_severity[envs]
         real = np.zeros((n, S, self.alerts.shape[2]))
@@ -864,7 +892,7 @@ class AlertSim:
         # Empty rows are all zeros, so nothing stale can reach an observation.
         kept = merged[:, :Q]
         self.alerts[envs] = kept * (kept[:, :, AL_ACTIVE : AL_ACTIVE + 1] > 0.5)
-        return n_new, n_noise, dropped, dropped_real, cascades
+        return n_new, n_noise, dropped, dropped_real, cascades, first_records
 
     # ------------------------------------------------------------------ truth
     def queue_records(self, b: int) -> list[dict]:

@@ -44,9 +44,16 @@ from .engine import (
     E_CASCADE,
     E_ESCALATION_RESOLVED,
     E_FAILED,
+    E_FIRST_ALERT,
+    E_RESOLVED,
     E_SELF_RESOLVED,
     ESCALATE,
+    FLAG_CASCADE,
+    FLAG_CRITICAL,
     GLOBAL_FEATURES,
+    I_CLOSED,
+    I_FIRST_ALERT,
+    I_FIRST_FLAGS,
     IB_ACTIVE,
     IB_ALERTED,
     IB_CASCADE,
@@ -66,6 +73,7 @@ from .engine import (
     N_DROPPED,
     N_DROPPED_REAL,
     N_FAILED,
+    N_INCIDENT_FIELDS,
     N_NEW_ALERTS,
     N_NEW_NOISE,
     N_NOISE_CLEARED,
@@ -271,6 +279,8 @@ if numba is not None:
         totals,
         events,
         counts,
+        incidents,
+        incident_severity,
     ):
         """Start incidents, emit their alerts and the noise, and queue them (env b)."""
         S = service_weight.shape[1]
@@ -346,10 +356,21 @@ if numba is not None:
         emit_flags = np.zeros(S, dtype=np.bool_)
         for s in range(S):
             awake = inc_b[b, s, IB_ACTIVE] and inc_i[b, s, II_SILENT_UNTIL] <= tb
-            if awake and ((not inc_b[b, s, IB_ALERTED]) or ub[off[U_EMIT] + s] < fp[F_EMIT]):
+            first = awake and not inc_b[b, s, IB_ALERTED]
+            if awake and (first or ub[off[U_EMIT] + s] < fp[F_EMIT]):
                 emit_flags[s] = True
                 inc_b[b, s, IB_ALERTED] = True
                 n_emit += 1
+            events[b, s, E_FIRST_ALERT] = first
+            if first:
+                incidents[b, s, I_FIRST_ALERT] = inc_i[b, s, II_UID]
+                critical = FLAG_CRITICAL * inc_b[b, s, IB_CRITICAL]
+                incidents[b, s, I_FIRST_FLAGS] = critical + FLAG_CASCADE * inc_b[b, s, IB_CASCADE]
+                incident_severity[b, s] = inc_f[b, s, IF_SEVERITY]
+            else:
+                incidents[b, s, I_FIRST_ALERT] = -1
+                incidents[b, s, I_FIRST_FLAGS] = 0
+                incident_severity[b, s] = 0.0
         n_noise = 0
         for j in range(M):
             if ub[off[U_NCOUNT]] >= noise_cdf[j]:
@@ -460,6 +481,8 @@ if numba is not None:
         agent_components,
         events,
         counts,
+        incidents,
+        incident_severity,
         team_reward,
         agent_reward,
         role_features,
@@ -659,6 +682,8 @@ if numba is not None:
                 events[b, s, E_SELF_RESOLVED] = self_res
                 events[b, s, E_FAILED] = failed
                 closed[s] = resolved_now[s] or due or self_res or failed
+                events[b, s, E_RESOLVED] = resolved_now[s]
+                incidents[b, s, I_CLOSED] = inc_i[b, s, II_UID] if closed[s] else -1
                 if closed[s]:
                     inc_b[b, s, IB_ACTIVE] = False
                     inc_i[b, s, II_ESCALATED_UNTIL] = -1
@@ -718,6 +743,8 @@ if numba is not None:
                 totals,
                 events,
                 counts,
+                incidents,
+                incident_severity,
             )
             # Rewards: team components and individual credit, then their sums.
             for c in range(C):
@@ -905,6 +932,8 @@ class FastAlertSim(AlertSim):
         self._no_masks = np.empty((0, self.A, self.n_actions), dtype=np.int8)
         self._scratch_events = np.zeros((self.B, self.S, N_SERVICE_EVENTS), dtype=bool)
         self._scratch_counts = np.zeros((self.B, N_COUNTS), dtype=np.int64)
+        self._scratch_incidents = np.zeros((self.B, self.S, N_INCIDENT_FIELDS), dtype=np.int64)
+        self._scratch_severity = np.zeros((self.B, self.S))
 
     def _draw_topology(self, rng, cfg):
         return draw_topology(rng, cfg, build=_build_layered_dag)
@@ -943,6 +972,8 @@ class FastAlertSim(AlertSim):
                 self.totals,
                 self._scratch_events,
                 self._scratch_counts,
+                self._scratch_incidents,
+                self._scratch_severity,
             )
         return None
 
@@ -971,6 +1002,8 @@ class FastAlertSim(AlertSim):
         agent_components = np.empty((B, A, C))
         events = np.zeros((B, S, N_SERVICE_EVENTS), dtype=bool)
         counts = np.zeros((B, N_COUNTS), dtype=np.int64)
+        incidents = np.empty((B, S, N_INCIDENT_FIELDS), dtype=np.int64)
+        incident_severity = np.empty((B, S))
         reward = np.empty(B)
         agent_reward = np.empty((B, A))
         if observe:
@@ -1015,6 +1048,8 @@ class FastAlertSim(AlertSim):
             agent_components,
             events,
             counts,
+            incidents,
+            incident_severity,
             reward,
             agent_reward,
             self._role_features,
@@ -1034,6 +1069,8 @@ class FastAlertSim(AlertSim):
             agent_components=agent_components,
             service_events=events,
             counts=counts,
+            incidents=incidents,
+            incident_severity=incident_severity,
             reward=reward,
             agent_reward=agent_reward,
             observations=obs if observe else None,
