@@ -364,8 +364,8 @@ if numba is not None:
             events[b, s, E_FIRST_ALERT] = first
             if first:
                 incidents[b, s, I_FIRST_ALERT] = inc_i[b, s, II_UID]
-                critical = FLAG_CRITICAL * inc_b[b, s, IB_CRITICAL]
-                incidents[b, s, I_FIRST_FLAGS] = critical + FLAG_CASCADE * inc_b[b, s, IB_CASCADE]
+                crit_flag = FLAG_CRITICAL * inc_b[b, s, IB_CRITICAL]
+                incidents[b, s, I_FIRST_FLAGS] = crit_flag + FLAG_CASCADE * inc_b[b, s, IB_CASCADE]
                 incident_severity[b, s] = inc_f[b, s, IF_SEVERITY]
             else:
                 incidents[b, s, I_FIRST_ALERT] = -1
