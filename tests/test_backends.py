@@ -29,6 +29,8 @@ STATE = (
     "inc_int",
     "inc_float",
     "alerts",
+    "reset_incidents",
+    "reset_incident_severity",
     "totals",
     "legal",
     "terminated",

@@ -169,22 +169,13 @@ class AlertTriageParallelEnv(ParallelEnv):
                     f"reset options {sorted(options)} are not used by this environment",
                     stacklevel=2,
                 )
-        if seed is None and not self._started:
-            seed = self._seed
-        self.sim.reset([seed])
-        self._started = True
-        self.agents = list(self.possible_agents)
-        self.last_outcome = None
+        self.reset_arrays(seed)
         infos = {agent: {} for agent in self.agents}
         if self.render_mode == "human":
             self.render()
         return self._observations(self.sim.observe()[0], self.sim.legal[0].copy()), infos
 
     def step(self, actions: dict[str, Any]):
-        if not self._started:
-            raise RuntimeError("step() called before reset()")
-        if not self.agents:
-            raise RuntimeError("step() called after the episode ended; call reset()")
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict of agent -> int, got {type(actions).__name__}")
         n_actions = self.sim.n_actions
@@ -204,23 +195,8 @@ class AlertTriageParallelEnv(ParallelEnv):
                     f"action {value} for {agent} is out of range; allowed 0..{n_actions - 1}"
                 )
             row[0, i] = value
-        try:
-            out = self.sim.step(row, on_illegal=self.masked_action, observe=True)
-        except ValueError as exc:
-            if "is masked" not in str(exc):
-                raise
-            bad = [
-                a
-                for a in self.possible_agents
-                if not self.sim.legal[0, self._index[a], row[0, self._index[a]]]
-            ]
-            raise ValueError(
-                f"masked action for {bad[0]}: action {int(row[0, self._index[bad[0]]])} is not "
-                f"allowed by its action_mask (pass masked_action='noop' to turn such actions "
-                f"into NOOPs)"
-            ) from None
-        self.last_outcome = out
         agents = self.agents
+        out = self.step_arrays(row, observe=True)
         if self.reward_mode == "team":
             team = float(out.reward[0])
             rewards = dict.fromkeys(agents, team)
@@ -234,11 +210,44 @@ class AlertTriageParallelEnv(ParallelEnv):
         truncations = dict.fromkeys(agents, truncated)
         infos = self._infos(out, counts[N_FAILED])
         observations = self._observations(out.observations[0], out.action_masks[0])
-        if terminated or truncated:
-            self.agents = []
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+    def reset_arrays(self, seed: int | None = None) -> None:
+        """The core of `reset` without building per-agent dicts (options are
+        checked by `reset`)."""
+        if seed is None and not self._started:
+            seed = self._seed
+        self.sim.reset([seed])
+        self._started = True
+        self.agents = list(self.possible_agents)
+        self.last_outcome = None
+
+    def step_arrays(self, actions: np.ndarray, observe: bool = False) -> StepOutcome:
+        """The same step as `step`, with a (1, n_agents) int array in (columns in
+        `possible_agents` order) and the outcome records out, without building
+        per-agent dicts. Faces that need arrays (the single-agent wrapper) use it."""
+        if not self._started:
+            raise RuntimeError("step() called before reset()")
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        try:
+            out = self.sim.step(actions, on_illegal=self.masked_action, observe=observe)
+        except ValueError as exc:
+            if "is masked" not in str(exc):
+                raise
+            legal = self.sim.legal[0]
+            bad = next(a for i, a in enumerate(self.possible_agents) if not legal[i, actions[0, i]])
+            raise ValueError(
+                f"masked action for {bad}: action {int(actions[0, self._index[bad]])} is not "
+                f"allowed by its action_mask (pass masked_action='noop' to turn such actions "
+                f"into NOOPs)"
+            ) from None
+        self.last_outcome = out
+        if self.sim.n_needing_reset:
+            self.agents = []
+        return out
 
     def _observations(self, obs: np.ndarray, masks: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         """Per-agent dicts of views into fresh arrays (never into live state)."""

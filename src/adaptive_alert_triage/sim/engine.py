@@ -314,6 +314,10 @@ class AlertSim:
         self.terminated = np.zeros(B, dtype=bool)
         self.truncated = np.zeros(B, dtype=bool)
         # Episode totals, for the ends of episodes and for graders.
+        # First-alert records of the alerts already firing when an episode opens
+        # (same layout as StepOutcome.incidents / incident_severity).
+        self.reset_incidents = np.full((B, S, 3), -1, dtype=np.int64)
+        self.reset_incident_severity = np.zeros((B, S))
         self.totals = np.zeros((B, 2), dtype=np.int64)
         self.alerts_total = self.totals[:, 0]
         self.noise_total = self.totals[:, 1]
@@ -373,9 +377,15 @@ class AlertSim:
         z = self._zbuf[b, :1]
         self.draw_pos[b] = 1
         sub = np.array([b])
-        self._arrivals(
+        arrived = self._arrivals(
             sub, u, z, np.zeros((1, self.S), dtype=bool), np.zeros((1, self.S), dtype=bool)
         )
+        if arrived is not None:  # the fast backend writes the records itself
+            first_uid, first_flags, first_severity = arrived[-1]
+            self.reset_incidents[b, :, I_CLOSED] = -1
+            self.reset_incidents[b, :, I_FIRST_ALERT] = first_uid[0]
+            self.reset_incidents[b, :, I_FIRST_FLAGS] = first_flags[0]
+            self.reset_incident_severity[b] = first_severity[0]
 
     def _draw_topology(self, rng: np.random.Generator, cfg: TaskConfig):
         return draw_topology(rng, cfg)
@@ -450,6 +460,29 @@ class AlertSim:
         g[:, 6] = np.minimum(self.failures / (cfg.failure_threshold + 1), 1.0)
         g[:, GLOBAL_FEATURES:] = down
         return out
+
+    def visible_view(self, b: int = 0) -> tuple[int, list, list, float, int]:
+        """What a decision maker sees of env ``b``, as plain Python values:
+        (number of visible alerts, their raw ids, their rows [visible severity,
+        confidence, type, age, service], system load, queue length)."""
+        rows = self.alerts[b, : self.N]
+        n = int((rows[:, AL_ACTIVE] > 0.5).sum())
+        rows = rows[:n]
+        ids = alert_id_from_counter(
+            rows[:, AL_COUNTER].astype(np.int64).astype(np.uint64), self.id_key[b]
+        )
+        fields = np.stack(
+            [
+                rows[:, AL_VIS_SEV],
+                rows[:, AL_CONF],
+                rows[:, AL_TYPE],
+                self.t[b] - rows[:, AL_BIRTH],
+                rows[:, AL_SERVICE],
+            ],
+            axis=1,
+        )
+        load = float(self.system_load()[b])
+        return n, ids.tolist(), fields.tolist(), load, int(self.queue_length[b])
 
     def system_load(self) -> np.ndarray:
         """(B,) visible load: impaired share of the estate blended with queue pressure."""

@@ -793,6 +793,34 @@ if numba is not None:
                 mask_out[b] = legal[b]
         return n_done
 
+    @njit(cache=True)
+    def _visible(b, alerts, id_key, t, n_slots, ids_out, fields_out, inc_b, inc_f, down_until):
+        n = 0
+        for q in range(n_slots):
+            if alerts[b, q, AL_ACTIVE] < 0.5:
+                break
+            ids_out[q] = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
+            fields_out[q, 0] = alerts[b, q, AL_VIS_SEV]
+            fields_out[q, 1] = alerts[b, q, AL_CONF]
+            fields_out[q, 2] = alerts[b, q, AL_TYPE]
+            fields_out[q, 3] = t[b] - alerts[b, q, AL_BIRTH]
+            fields_out[q, 4] = alerts[b, q, AL_SERVICE]
+            n += 1
+        Q = alerts.shape[1]
+        S = down_until.shape[1]
+        qlen = 0
+        for q in range(Q):
+            if alerts[b, q, AL_ACTIVE] > 0.5:
+                qlen += 1
+        impaired = 0.0
+        for s in range(S):
+            down = 1.0 if down_until[b, s] > t[b] else 0.0
+            damage = inc_f[b, s, IF_DAMAGE] * (1.0 if inc_b[b, s, IB_ACTIVE] else 0.0)
+            impaired += min(damage + down, 1.0)
+        impaired = impaired / S
+        load = min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
+        return n, load, qlen
+
     @njit(cache=True, inline="always")
     def _legal(b, alerts, agent_verbs, legal, N):
         A = legal.shape[1]
@@ -932,15 +960,14 @@ class FastAlertSim(AlertSim):
         self._no_masks = np.empty((0, self.A, self.n_actions), dtype=np.int8)
         self._scratch_events = np.zeros((self.B, self.S, N_SERVICE_EVENTS), dtype=bool)
         self._scratch_counts = np.zeros((self.B, N_COUNTS), dtype=np.int64)
-        self._scratch_incidents = np.zeros((self.B, self.S, N_INCIDENT_FIELDS), dtype=np.int64)
-        self._scratch_severity = np.zeros((self.B, self.S))
 
     def _draw_topology(self, rng, cfg):
         return draw_topology(rng, cfg, build=_build_layered_dag)
 
     def _arrivals(self, envs, u, z, cascades, failed, parent_group=None):
         # Used by reset(): the same arrivals, compiled. Only reset calls this
-        # override (step() runs its own kernel), and it ignores the return value.
+        # override (step() runs its own kernel); the first-alert records go
+        # straight into reset_incidents / reset_incident_severity.
         for r, b in enumerate(np.asarray(envs).tolist()):
             casc = np.array(cascades[r], dtype=bool)
             groups = (
@@ -972,9 +999,10 @@ class FastAlertSim(AlertSim):
                 self.totals,
                 self._scratch_events,
                 self._scratch_counts,
-                self._scratch_incidents,
-                self._scratch_severity,
+                self.reset_incidents,
+                self.reset_incident_severity,
             )
+            self.reset_incidents[b, :, I_CLOSED] = -1
         return None
 
     def step(
@@ -1093,6 +1121,23 @@ class FastAlertSim(AlertSim):
             f"action {int(actions[b, a])} of agent {a} (env {b}) is masked: "
             f"its slot is empty or its role may not use that verb"
         )
+
+    def visible_view(self, b: int = 0):
+        ids = np.empty(self.N, dtype=np.uint64)
+        fields = np.empty((self.N, 5))
+        n, load, qlen = _visible(
+            b,
+            self.alerts,
+            self.id_key,
+            self.t,
+            self.N,
+            ids,
+            fields,
+            self.inc_bool,
+            self.inc_float,
+            self.down_until,
+        )
+        return n, ids[:n].tolist(), fields[:n].tolist(), load, qlen
 
     def observe(self) -> np.ndarray:
         obs = np.empty((self.B, self.A, self.obs_dim), dtype=np.float32)
