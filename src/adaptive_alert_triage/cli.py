@@ -79,6 +79,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+CALIBRATION_POLICIES = (
+    "always-INVESTIGATE",
+    "quick-start",
+    "always-IGNORE",
+    "always-ESCALATE",
+    "always-DELAY",
+    "random",
+    "threshold",
+    "oracle",
+)
+
+
+def _single_policy(name: str):
+    from .agents.single import AlwaysPolicy, OraclePolicy, RandomPolicy, ThresholdPolicy
+
+    if name == "quick-start":
+        return AlwaysPolicy("INVESTIGATE", greedy=False)
+    if name.startswith("always-"):
+        return AlwaysPolicy(name.split("-", 1)[1])
+    return {
+        "random": lambda: RandomPolicy(0),
+        "threshold": ThresholdPolicy,
+        "oracle": OraclePolicy,
+    }[name]()
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Task scores of the reference single-agent policies: the graders' calibration."""
+    from .tasks import GRADERS, run_episodes
+
+    seeds = range(args.seed, args.seed + args.episodes)
+    print(f"{'task':7} {'policy':19} {'mean score':>10} {'±95%':>6} {'pass rate':>9}")
+    for task in args.tasks:
+        threshold = GRADERS[task].threshold
+        for name in CALIBRATION_POLICIES:
+            scores = np.array(run_episodes(_single_policy(name), task, seeds))
+            half = 1.96 * scores.std(ddof=1) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+            print(
+                f"{task:7} {name:19} {scores.mean():10.3f} {half:6.3f} "
+                f"{np.mean(scores >= threshold):9.2f}"
+            )
+    print(
+        f"({args.episodes} episodes per cell, seeds {args.seed}..{args.seed + args.episodes - 1};"
+        f" pass rate = share of episodes at or above the task's threshold)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alert-triage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--episodes", type=int, default=100)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+    cal = sub.add_parser("calibrate", help="score the reference single-agent policies")
+    cal.add_argument("--tasks", type=lambda v: _csv(v, list(TASKS), "task"), default=list(TASKS))
+    cal.add_argument("--episodes", type=int, default=50)
+    cal.add_argument("--seed", type=int, default=1000)
+    cal.set_defaults(func=cmd_calibrate)
     return parser
 
 

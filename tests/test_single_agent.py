@@ -1,0 +1,299 @@
+"""The single-agent wrapper, its data contract and its graders."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from adaptive_alert_triage.agents.single import (
+    AlwaysPolicy,
+    OraclePolicy,
+    RandomPolicy,
+    ThresholdPolicy,
+)
+from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
+from adaptive_alert_triage.models import Action, Alert, Observation, Reward
+from adaptive_alert_triage.sim.engine import ESCALATE, IGNORE, INVESTIGATE
+from adaptive_alert_triage.tasks import (
+    GRADERS,
+    decision_correct,
+    get_grader,
+    run_episodes,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- the earlier Quick Start
+def test_quick_start_runs_verbatim_from_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    block = next(
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+        if "AdaptiveAlertTriageEnv" in b and "info['task_score']" in b
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", block], capture_output=True, text=True, check=True
+    )
+    match = re.search(r"Task score: ([0-9.]+)", result.stdout)
+    assert match and 0.0 <= float(match.group(1)) <= 1.0
+    assert re.search(r"Episode reward: -?[0-9.]+", result.stdout)
+
+
+def test_first_alert_is_always_valid_until_done(task_id):
+    env = AdaptiveAlertTriageEnv(task_id=task_id)
+    for seed in range(5):
+        observation, done = env.reset(seed=seed), False
+        while not done:
+            assert observation.alerts, "the queue is never empty while the episode runs"
+            action = Action(alert_id=observation.alerts[0].id, action_type="INVESTIGATE")
+            observation, reward, done, info = env.step(action)
+            assert 0.0 <= info["task_score"] <= 1.0
+            # The wrapper builds its own outputs without validation: they must pass it.
+            assert Observation.model_validate(observation.model_dump()) == observation
+            assert Reward.model_validate(reward.model_dump()) == reward
+
+
+# ---------------------------------------------------------------- models
+def test_action_is_strict():
+    with pytest.raises(ValidationError, match="action_type"):
+        Action(alert_id="x", action_type="investigate")
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        Action(alert_id="x", action_type="IGNORE", priority=3)
+    with pytest.raises(ValidationError):
+        Action(alert_id=12, action_type="IGNORE")
+    assert Action(alert_id="x", action_type="DELAY").metadata == {}
+
+
+def test_out_of_range_values_are_rejected_not_clamped():
+    good = dict(
+        id="0123456789abcdef",
+        visible_severity=0.5,
+        confidence=0.5,
+        alert_type="CPU",
+        age=0,
+        service="auth",
+    )
+    Alert(**good)
+    for field, bad in (
+        ("visible_severity", 1.2),
+        ("confidence", -0.1),
+        ("age", -1),
+        ("id", "A1"),
+        ("alert_type", "DNS"),
+    ):
+        with pytest.raises(ValidationError, match=field):
+            Alert(**{**good, field: bad})
+    with pytest.raises(ValidationError, match="system_load"):
+        Observation(
+            alerts=[],
+            system_load=2.0,
+            queue_length=0,
+            time_remaining=0,
+            episode_step=0,
+            resource_budget=1,
+        )
+    with pytest.raises(ValidationError, match="not the sum of its components"):
+        Reward(value=5.0, components={"system_failure": -10.0})
+
+
+# ---------------------------------------------------------------- the wrapper
+def test_step_returns_the_contract(task_id):
+    env = AdaptiveAlertTriageEnv(task_id=task_id)
+    observation = env.reset(seed=3)
+    assert observation.resource_budget == env.config.investigation_budget
+    assert observation.time_remaining == env.config.max_steps
+    action = Action(alert_id=observation.alerts[0].id, action_type="IGNORE")
+    observation, reward, _done, info = env.step(action)
+    assert isinstance(observation, Observation) and isinstance(reward, Reward)
+    assert reward.value == sum(reward.components.values())
+    for key in (
+        "task_score",
+        "processed_alerts",
+        "correlation_groups",
+        "failures_this_step",
+        "system_failure",
+        "action_correct",
+        "cumulative_reward",
+        "step",
+        "failures_count",
+        "denials",
+    ):
+        assert key in info
+    [record] = info["processed_alerts"]
+    assert record["alert_id"] == action.alert_id and record["action_type"] == "IGNORE"
+    assert record["correct"] == (record["is_false_positive"])
+    assert info["action_correct"] == record["correct"]
+    assert info["step"] == observation.episode_step == 1
+
+
+def test_k_binds_in_the_single_agent_face():
+    env = AdaptiveAlertTriageEnv(task_id="medium")  # K = 2, three investigators
+    denied = 0
+    for seed in range(10):
+        observation, done = env.reset(seed=seed), False
+        while not done:
+            actions = [
+                Action(alert_id=a.id, action_type="INVESTIGATE") for a in observation.alerts[:3]
+            ]
+            observation, _, done, info = env.step(actions)
+            granted = [p for p in info["processed_alerts"] if p["status"] == "granted"]
+            assert len(granted) <= 2
+            denied += len(info["denials"])
+            assert all(d["reason"] == "budget" for d in info["denials"])
+    assert denied > 0
+
+
+def test_undecided_alerts_age():
+    env = AdaptiveAlertTriageEnv(task_id="easy", noise_clear_prob=0.0)
+    observation = env.reset(seed=0)
+    first = observation.alerts[0]
+    observation, *_ = env.step([])
+    assert observation.alerts[0].id == first.id
+    assert observation.alerts[0].age == first.age + 1
+
+
+def test_bad_input_is_a_clear_error_and_changes_nothing():
+    env = AdaptiveAlertTriageEnv(task_id="hard")
+    observation = env.reset(seed=1)
+    valid = observation.alerts[0].id
+    before = env.state()
+    with pytest.raises(ValueError, match=r"unknown alert_id 'A1'.*valid ids are: " + valid):
+        env.step(Action(alert_id="A1", action_type="INVESTIGATE"))
+    with pytest.raises(ValueError, match="more than one decision for alert"):
+        env.step([Action(alert_id=valid, action_type="IGNORE")] * 2)
+    with pytest.raises(TypeError, match="must be an Action"):
+        env.step("INVESTIGATE")
+    assert env.state() == before  # no step taken, no penalty
+    env.step(Action(alert_id=valid, action_type="DELAY"))
+    assert env.state().episode_step == 1
+
+
+def test_team_limits_are_errors():
+    env = AdaptiveAlertTriageEnv(task_id="hard", base_incident_rate=5.0, noise_rate=5.0)
+    observation = env.reset(seed=2)
+    while len(observation.alerts) < 7:
+        observation, *_ = env.step([])
+    ids = [a.id for a in observation.alerts]
+    with pytest.raises(ValueError, match="6 decisions in one step, but the team has 5"):
+        env.step([Action(alert_id=i, action_type="DELAY") for i in ids[:6]])
+    with pytest.raises(ValueError, match="one escalation desk"):
+        env.step([Action(alert_id=i, action_type="ESCALATE") for i in ids[:2]])
+    with pytest.raises(ValueError, match="more INVESTIGATE decisions than the 4"):
+        env.step([Action(alert_id=i, action_type="INVESTIGATE") for i in ids[:5]])
+    # Four investigations, one escalation: the whole team, legal.
+    env.step(
+        [Action(alert_id=i, action_type="INVESTIGATE") for i in ids[:4]]
+        + [Action(alert_id=ids[4], action_type="ESCALATE")]
+    )
+
+
+def test_step_after_done_and_unknown_task():
+    env = AdaptiveAlertTriageEnv(task_id="easy", max_steps=1)
+    observation = env.reset(seed=0)
+    _, _, done, _ = env.step(Action(alert_id=observation.alerts[0].id, action_type="IGNORE"))
+    assert done
+    with pytest.raises(RuntimeError, match="episode is done"):
+        env.step([])
+    with pytest.raises(ValueError, match=r"unknown task_id 'expert'; allowed: \['easy', 'hard'"):
+        AdaptiveAlertTriageEnv(task_id="expert")
+
+
+def test_state_never_changes_the_trajectory(task_id):
+    def run(peek: bool):
+        env = AdaptiveAlertTriageEnv(task_id=task_id)
+        policy = RandomPolicy(4)
+        observation, done, trace = env.reset(seed=9), False, []
+        while not done:
+            if peek:
+                env.state()
+            observation, reward, done, info = env.step(policy.act(observation))
+            trace.append((observation, reward, info["task_score"]))
+        return trace
+
+    assert run(False) == run(True)
+
+
+def test_state_carries_the_hidden_truth():
+    env = AdaptiveAlertTriageEnv(task_id="hard")
+    observation = env.reset(seed=5)
+    state = env.state()
+    assert {a.id for a in observation.alerts} <= {a.id for a in state.queue}
+    assert state.dependencies and state.services and state.config["task_id"] == "hard"
+    assert all(0 <= a.true_severity <= 1 for a in state.queue)
+    env.step(Action(alert_id=observation.alerts[0].id, action_type="DELAY"))
+    assert env.state().actions[0][0].alert_id == observation.alerts[0].id
+
+
+# ---------------------------------------------------------------- graders
+def test_correctness_table():
+    assert decision_correct(INVESTIGATE, False, 0.9) and decision_correct(ESCALATE, False, 0.9)
+    assert not decision_correct(IGNORE, False, 0.9)
+    assert decision_correct(IGNORE, True, 0.0) and not decision_correct(INVESTIGATE, True, 0.0)
+    assert decision_correct(INVESTIGATE, False, 0.4) and not decision_correct(IGNORE, False, 0.4)
+
+
+def test_get_grader_and_unknown_grader():
+    assert get_grader("medium").threshold == 0.65
+    assert get_grader("hard").failure_threshold == 3
+    with pytest.raises(ValueError, match="unknown task_id 'expert'"):
+        get_grader("expert")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    task=st.sampled_from(sorted(GRADERS)),
+    seed=st.integers(0, 10_000),
+    policy=st.sampled_from(["random", "threshold", "investigate", "escalate"]),
+)
+def test_scores_stay_in_the_unit_interval(task, seed, policy):
+    make = {
+        "random": lambda: RandomPolicy(seed),
+        "threshold": ThresholdPolicy,
+        "investigate": lambda: AlwaysPolicy("INVESTIGATE"),
+        "escalate": lambda: AlwaysPolicy("ESCALATE"),
+    }[policy]
+    env = AdaptiveAlertTriageEnv(task_id=task)
+    agent = make()
+    if hasattr(agent, "bind"):
+        agent.bind(env)
+    observation, done = env.reset(seed=seed), False
+    while not done:
+        observation, _, done, info = env.step(agent.act(observation))
+        assert 0.0 <= info["task_score"] <= 1.0
+    metrics = env.grader.metrics()
+    assert metrics["score"] == info["task_score"]
+
+
+SEEDS = range(1000, 1050)
+DEGENERATE = {
+    "always-INVESTIGATE": lambda: AlwaysPolicy("INVESTIGATE"),
+    "quick-start (INVESTIGATE alerts[0])": lambda: AlwaysPolicy("INVESTIGATE", greedy=False),
+    "always-IGNORE": lambda: AlwaysPolicy("IGNORE"),
+    "always-ESCALATE": lambda: AlwaysPolicy("ESCALATE"),
+    "always-DELAY": lambda: AlwaysPolicy("DELAY"),
+    "uniform random": lambda: RandomPolicy(0),
+}
+
+
+def test_graders_measure_skill(task_id):
+    threshold = GRADERS[task_id].threshold
+    degenerate = {}
+    for name, make in DEGENERATE.items():
+        scores = run_episodes(make(), task_id, SEEDS)
+        degenerate[name] = float(np.mean(scores))
+        assert degenerate[name] < threshold, (task_id, name, degenerate[name])
+    oracle = run_episodes(OraclePolicy(), task_id, SEEDS)
+    assert np.mean(oracle) >= 0.9
+    assert min(oracle) >= threshold, "the oracle passes every episode"
+    visible = float(np.mean(run_episodes(ThresholdPolicy(), task_id, SEEDS)))
+    if task_id != "easy":
+        assert max(degenerate.values()) < visible < np.mean(oracle) - 0.05
