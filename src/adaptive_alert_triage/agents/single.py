@@ -22,6 +22,18 @@ class SingleAgentPolicy:
         raise NotImplementedError
 
 
+class TeamAwarePolicy(SingleAgentPolicy):
+    """A policy that sizes its decisions to the team; `bind(env)` reads it."""
+
+    def __init__(self, team_size: int = 4, investigators: int = 3) -> None:
+        self.team_size = team_size
+        self.investigators = investigators
+
+    def bind(self, env) -> None:
+        self.team_size = env.config.n_agents
+        self.investigators = env.config.n_investigators
+
+
 class RandomPolicy(SingleAgentPolicy):
     """One uniformly random decision on one uniformly random visible alert."""
 
@@ -37,21 +49,16 @@ class RandomPolicy(SingleAgentPolicy):
         return Action(alert_id=alert.id, action_type=ACTION_TYPES[int(self.rng.integers(4))])
 
 
-class AlwaysPolicy(SingleAgentPolicy):
+class AlwaysPolicy(TeamAwarePolicy):
     """The same verb on the oldest visible alerts: as many as the team can take
     (``greedy``) or only the first one (as in the earlier Quick Start)."""
 
     def __init__(
         self, action_type: str, greedy: bool = True, team_size: int = 4, investigators: int = 3
     ) -> None:
+        super().__init__(team_size, investigators)
         self.action_type = action_type
         self.greedy = greedy
-        self.team_size = team_size
-        self.investigators = investigators
-
-    def bind(self, env) -> None:
-        self.team_size = env.config.n_agents
-        self.investigators = env.config.n_investigators
 
     def act(self, observation):
         if not self.greedy:
@@ -64,7 +71,7 @@ class AlwaysPolicy(SingleAgentPolicy):
         ]
 
 
-class ThresholdPolicy(SingleAgentPolicy):
+class ThresholdPolicy(TeamAwarePolicy):
     """Visible signals only: claim up to K alerts whose severity and confidence
     clear thresholds (most severe first, one per service), DELAY the middling
     ones and IGNORE the faint ones with the members left."""
@@ -77,15 +84,10 @@ class ThresholdPolicy(SingleAgentPolicy):
         team_size: int = 4,
         investigators: int = 3,
     ) -> None:
+        super().__init__(team_size, investigators)
         self.claim_severity = claim_severity
         self.claim_confidence = claim_confidence
         self.ignore_below = ignore_below
-        self.team_size = team_size
-        self.investigators = investigators
-
-    def bind(self, env) -> None:
-        self.team_size = env.config.n_agents
-        self.investigators = env.config.n_investigators
 
     def act(self, observation):
         budget = min(observation.resource_budget, self.investigators)
