@@ -94,12 +94,13 @@ class Grader:
         self.productive_claims = 0
         self.graded = 0
         self.correct = 0
-        self._note_first_alerts(incidents, severity)
+        self._note_first_alerts(incidents.tolist(), severity)
 
-    def _note_first_alerts(self, incidents: np.ndarray, severity: np.ndarray) -> None:
-        if not (incidents[:, I_FIRST_ALERT] >= 0).any():
+    def _note_first_alerts(self, incidents: list, severity: np.ndarray) -> None:
+        """``incidents``: one env's incident records, as lists (see StepOutcome)."""
+        if all(row[I_FIRST_ALERT] < 0 for row in incidents):
             return
-        for row, sev in zip(incidents.tolist(), severity.tolist()):
+        for row, sev in zip(incidents, severity.tolist()):
             uid = row[I_FIRST_ALERT]
             if uid < 0:
                 continue
@@ -130,10 +131,10 @@ class Grader:
                 record.decided = True
             self.graded += 1
             self.correct += decision_correct(verb, noise, sev)
-        incidents = out.incidents[b]
-        if (incidents[:, I_CLOSED] >= 0).any():
+        incidents = out.incidents[b].tolist()
+        if any(row[I_CLOSED] >= 0 for row in incidents):
             events = out.service_events[b].tolist()
-            for s, row in enumerate(incidents.tolist()):
+            for s, row in enumerate(incidents):
                 record = self.ledger.get(row[I_CLOSED]) if row[I_CLOSED] >= 0 else None
                 if record is None:
                     continue  # nothing closed, or closed before its first alert
