@@ -61,7 +61,9 @@ def assert_same(ref: AlertSim, other: AlertSim, where: str) -> None:
     assert np.array_equal(ref.global_state(), other.global_state()), f"{where}: state"
 
 
-def run_pair(config, batch: int, steps: int, seed: int, on_illegal: str = "raise") -> int:
+def run_pair(
+    config, batch: int, steps: int, seed: int, on_illegal: str = "raise", hold: bool = False
+) -> int:
     ref, twin = AlertSim(config, batch), fast.FastAlertSim(config, batch)
     seeds = [seed + i for i in range(batch)]
     ref.reset(seeds)
@@ -83,8 +85,9 @@ def run_pair(config, batch: int, steps: int, seed: int, on_illegal: str = "raise
                 [[rng.choice(np.flatnonzero(row)) for row in ref.legal[b]] for b in range(batch)]
             )
         observe = step % 2 == 0
-        a = ref.step(actions, on_illegal=on_illegal, observe=observe)
-        b = twin.step(actions, on_illegal=on_illegal, observe=observe)
+        active = rng.random(batch) < 0.8 if hold else None
+        a = ref.step(actions, on_illegal=on_illegal, observe=observe, active=active)
+        b = twin.step(actions, on_illegal=on_illegal, observe=observe, active=active)
         for name in OUTCOME:
             assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
         if observe:
@@ -193,3 +196,25 @@ def test_forcing_past_the_end_is_refused_not_a_crash(backend):
             sim.needs_reset[:] = False
             sim.n_needing_reset = 0
             sim.step(noop)
+
+
+def test_twin_matches_reference_when_envs_are_held_still():
+    run_pair(get_task("hard"), 4, steps=200, seed=8, hold=True)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_held_envs_do_not_change(backend):
+    sim = make_sim(get_task("medium"), batch_size=3, backend=backend)
+    sim.reset([1, 2, 3])
+    before = {name: np.copy(getattr(sim, name)) for name in STATE}
+    actions = np.zeros((3, sim.A), dtype=np.int64)
+    active = np.array([True, False, True])
+    out = sim.step(actions, active=active, observe=True)
+    for name, value in before.items():
+        if name not in ("legal",):
+            assert np.array_equal(getattr(sim, name)[1], value[1]), name
+    assert int(sim.t[0]) == 1 and int(sim.t[1]) == 0
+    assert out.reward[1] == 0 and (out.status[1] == 0).all() and not out.service_events[1].any()
+    assert np.array_equal(out.observations[1], sim.observe()[1])
+    with pytest.raises(ValueError, match="active must be a bool array"):
+        sim.step(actions, active=np.array([1, 0, 1]))

@@ -233,6 +233,45 @@ class StepOutcome:
     truncated = property(lambda self: self.counts[:, N_TRUNCATED] > 0)
 
 
+#: Per-env state a step may change (held envs get theirs back).
+HELD_STATE = (
+    "t",
+    "excitation",
+    "failures",
+    "alert_counter",
+    "incident_counter",
+    "down_until",
+    "inc_bool",
+    "inc_int",
+    "inc_float",
+    "alerts",
+    "totals",
+    "terminated",
+    "truncated",
+    "needs_reset",
+    "draw_pos",
+)
+
+
+def neutralize(out: StepOutcome, held: np.ndarray) -> None:
+    """Make the outcome rows of ``held`` envs say that nothing happened."""
+    out.actions[held] = 0
+    out.decisions[held] = -1
+    out.decisions[held, :, D_STATUS] = 0
+    out.decisions[held, :, D_OUTCOME] = 0
+    out.decisions[held, :, D_NOISE] = 0
+    out.true_severity[held] = 0.0
+    out.alert_id[held] = 0
+    out.components[held] = 0.0
+    out.agent_components[held] = 0.0
+    out.service_events[held] = False
+    out.counts[held] = 0
+    out.incidents[held] = -1
+    out.incident_severity[held] = 0.0
+    out.reward[held] = 0.0
+    out.agent_reward[held] = 0.0
+
+
 class AlertSim:
     """A batch of ``batch_size`` independent alert-triage environments."""
 
@@ -278,6 +317,7 @@ class AlertSim:
         self._allocate()
         self.needs_reset = np.ones(self.B, dtype=bool)
         self.n_needing_reset = self.B  # kept in step with needs_reset, cheap to test
+        self._held: np.ndarray | None = None
 
     # ------------------------------------------------------------------ setup
     def _allocate(self) -> None:
@@ -397,14 +437,30 @@ class AlertSim:
         rng.standard_normal(out=self._zbuf[b])
         self.draw_pos[b] = 0
 
-    def _refill_spent(self) -> None:
-        """After a step: a fresh chunk for every running env that used its last."""
+    def _refill_spent(self, held: np.ndarray | None = None) -> None:
+        """After a step: a fresh chunk for every running env that used its last
+        (``held`` envs did not step and draw nothing)."""
         if self.B == 1:
             if self.draw_pos[0] == DRAW_CHUNK and not self.needs_reset[0]:
                 self._refill(0)
             return
-        for b in np.flatnonzero((self.draw_pos == DRAW_CHUNK) & ~self.needs_reset).tolist():
+        due = (self.draw_pos == DRAW_CHUNK) & ~self.needs_reset
+        if held is not None:
+            due &= ~held
+        for b in np.flatnonzero(due).tolist():
             self._refill(b)
+
+    def _check_active(self, active) -> np.ndarray | None:
+        """None when every env steps; else the bool mask of envs held still."""
+        if active is None:
+            return None
+        active = np.asarray(active)
+        if active.shape != (self.B,) or active.dtype != bool:
+            raise ValueError(
+                f"active must be a bool array of shape {(self.B,)}, got "
+                f"{active.dtype} {active.shape}"
+            )
+        return None if active.all() else ~active
 
     # ------------------------------------------------------------------ views
     @property
@@ -534,15 +590,45 @@ class AlertSim:
 
     # ------------------------------------------------------------------ step
     def step(
-        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+        self,
+        actions: np.ndarray,
+        on_illegal: str = "raise",
+        observe: bool = False,
+        active: np.ndarray | None = None,
     ) -> StepOutcome:
         """Advance every env by one time step.
 
         ``actions`` has shape (B, A). ``on_illegal`` is ``"raise"`` (a masked
         action is a ValueError) or ``"noop"`` (it becomes NOOP, reported with
         status ``masked``). ``observe=True`` also returns the next observations
-        and action masks in the outcome. A rejected call changes nothing.
+        and action masks in the outcome. ``active`` (bool, (B,)) holds the envs
+        it marks False still: they neither change nor draw, their actions are
+        ignored and their outcome rows are neutral (NEXT_STEP autoreset uses
+        this). A rejected call changes nothing.
         """
+        held = self._check_active(active)
+        if held is None:
+            return self._step_all(actions, on_illegal, observe)
+        saved = {name: getattr(self, name)[held].copy() for name in HELD_STATE}
+        actions = np.where(held[:, None], 0, np.asarray(actions))
+        self._held = held
+        try:
+            out = self._step_all(actions, on_illegal, observe=False)
+        finally:
+            self._held = None
+        for name, value in saved.items():
+            getattr(self, name)[held] = value
+        self.n_needing_reset = int(self.needs_reset.sum())
+        self._refresh_legal()
+        neutralize(out, held)
+        if observe:
+            out.observations = self.observe()
+            out.action_masks = self.legal.copy()
+        return out
+
+    def _step_all(
+        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+    ) -> StepOutcome:
         B, A, S, K = self.B, self.A, self.S, self.K
         cfg = self.config
         if self.n_needing_reset:
@@ -745,7 +831,7 @@ class AlertSim:
         self.truncated = (t >= cfg.max_steps) & ~self.terminated
         self.needs_reset = self.terminated | self.truncated
         self.n_needing_reset = int(self.needs_reset.sum())
-        self._refill_spent()
+        self._refill_spent(self._held)
         self._refresh_legal()
         decisions = np.stack(
             [

@@ -446,6 +446,7 @@ if numba is not None:
     @njit(cache=True)
     def _step(
         actions,
+        running,
         ubuf,
         zbuf,
         draw_pos,
@@ -522,9 +523,44 @@ if numba is not None:
         if bad >= 0:
             return -1 - bad
         for b in range(B):
-            if draw_pos[b] < 0 or draw_pos[b] >= ubuf.shape[1]:
+            if running[b] and (draw_pos[b] < 0 or draw_pos[b] >= ubuf.shape[1]):
                 return -1 - 2 * B * A - b  # no random block left: the env was not reset
         for b in range(B):
+            if not running[b]:
+                _hold(
+                    b,
+                    decisions,
+                    truth,
+                    alert_ids,
+                    components,
+                    agent_components,
+                    events,
+                    counts,
+                    incidents,
+                    incident_severity,
+                    team_reward,
+                    agent_reward,
+                )
+                actions[b, :] = 0
+                if obs_out.shape[0] == B:
+                    _observe_env(
+                        b,
+                        t,
+                        alerts,
+                        inc_b,
+                        inc_f,
+                        down_until,
+                        failures,
+                        role_features,
+                        obs_out,
+                        ip[I_MAX_STEPS],
+                        K,
+                        ip[I_THRESHOLD],
+                    )
+                    mask_out[b] = legal[b]
+                if needs_reset[b]:
+                    n_done += 1
+                continue
             tb = t[b]
             ub = ubuf[b, draw_pos[b]]
             zb = zbuf[b, draw_pos[b]]
@@ -794,6 +830,37 @@ if numba is not None:
         return n_done
 
     @njit(cache=True)
+    def _hold(
+        b,
+        decisions,
+        truth,
+        alert_ids,
+        components,
+        agent_components,
+        events,
+        counts,
+        incidents,
+        incident_severity,
+        team_reward,
+        agent_reward,
+    ):
+        """The outcome rows of an env held still: nothing happened."""
+        decisions[b] = -1
+        decisions[b, :, D_STATUS] = 0
+        decisions[b, :, D_OUTCOME] = 0
+        decisions[b, :, D_NOISE] = 0
+        truth[b] = 0.0
+        alert_ids[b] = 0
+        components[b] = 0.0
+        agent_components[b] = 0.0
+        events[b] = False
+        counts[b] = 0
+        incidents[b] = -1
+        incident_severity[b] = 0.0
+        team_reward[b] = 0.0
+        agent_reward[b] = 0.0
+
+    @njit(cache=True)
     def _visible(b, alerts, id_key, t, n_slots, ids_out, fields_out, inc_b, inc_f, down_until):
         n = 0
         for q in range(n_slots):
@@ -956,6 +1023,7 @@ class FastAlertSim(AlertSim):
             NOISE_TYPE_CDF,
             RELATED_TYPE.astype(np.int64),
         )
+        self._all_active = np.ones(self.B, dtype=bool)
         self._no_obs = np.empty((0, self.A, self.obs_dim), dtype=np.float32)
         self._no_masks = np.empty((0, self.A, self.n_actions), dtype=np.int8)
         self._scratch_events = np.zeros((self.B, self.S, N_SERVICE_EVENTS), dtype=bool)
@@ -1006,9 +1074,15 @@ class FastAlertSim(AlertSim):
         return None
 
     def step(
-        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+        self,
+        actions: np.ndarray,
+        on_illegal: str = "raise",
+        observe: bool = False,
+        active: np.ndarray | None = None,
     ) -> StepOutcome:
         B, A, S = self.B, self.A, self.S
+        held = self._check_active(active)
+        running = self._all_active if held is None else ~held
         if self.n_needing_reset:
             raise RuntimeError(
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
@@ -1021,6 +1095,8 @@ class FastAlertSim(AlertSim):
         if on_illegal not in ("raise", "noop"):
             raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
         actions = actions.astype(np.int64)  # a copy: masked actions are rewritten in it
+        if held is not None:
+            actions[held] = 0  # held envs' actions are ignored, whatever they were
         self._ip[I_ON_ILLEGAL_NOOP] = on_illegal == "noop"
         C = self._reward_vector.shape[0]
         decisions = np.empty((B, A, N_DECISION_FIELDS), dtype=np.int64)
@@ -1041,6 +1117,7 @@ class FastAlertSim(AlertSim):
             obs, masks = self._no_obs, self._no_masks
         done = _step(
             actions,
+            running,
             self._ubuf,
             self._zbuf,
             self.draw_pos,
@@ -1087,7 +1164,7 @@ class FastAlertSim(AlertSim):
         if done < 0:
             self._reject(actions, -1 - done)
         self.n_needing_reset = done
-        self._refill_spent()
+        self._refill_spent(held)
         return StepOutcome(
             actions=actions,
             decisions=decisions,
