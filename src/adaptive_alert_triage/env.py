@@ -127,7 +127,16 @@ class AdaptiveAlertTriageEnv:
             self.reward_totals[name] += value
         counts = out.counts[0].tolist()
         self._done = bool(counts[N_TERMINATED] or counts[N_TRUNCATED])
-        info = self._info(out, actions, row, counts)
+        info = step_info(
+            out,
+            row[0] != 0,
+            self.grader,
+            self._names,
+            self.cumulative_reward,
+            counts,
+            int(self.sim.t[0]),
+            int(self.sim.failures[0]),
+        )
         return self._observation(), reward, self._done, info
 
     def state(self) -> EpisodeState:
@@ -298,63 +307,76 @@ class AdaptiveAlertTriageEnv:
             },
         )
 
-    def _info(
-        self, out: StepOutcome, actions: list[Action], row: np.ndarray, counts: list[int]
-    ) -> dict[str, Any]:
-        decisions = out.decisions[0].tolist()
-        truth = out.true_severity[0].tolist()
-        ids = out.alert_id[0].tolist()
-        processed, denials, groups = [], [], {}
-        correct_flags = []
-        for member, d in enumerate(decisions):
-            if row[0, member] == 0:
-                continue
-            alert_id = format_alert_id(ids[member])
-            verb = d[D_VERB]
-            noise = d[D_NOISE] > 0
-            granted = d[D_STATUS] == STATUS_GRANTED
-            correct = decision_correct(verb, noise, truth[member]) if granted else None
-            record = {
-                "alert_id": alert_id,
-                "action_type": ACTION_TYPES[verb],
-                "status": STATUS_NAMES[d[D_STATUS]],
-                "reason": DENIAL_REASONS[d[D_STATUS]],
-                "outcome": OUTCOME_NAMES[d[D_OUTCOME]],
-                "true_severity": truth[member],
-                "is_false_positive": noise,
-                "critical": (not noise) and truth[member] >= CRITICAL_LEVEL,
-                "incident": d[D_INCIDENT],
-                "correlation_group": d[D_GROUP],
-                "service": self._names[d[D_SERVICE]],
-                "alert_type": ALERT_TYPES[d[D_TYPE]],
-                "correct": correct,
-            }
-            processed.append(record)
-            if granted:
-                correct_flags.append(correct)
-            else:
-                denials.append(
-                    {
-                        "alert_id": alert_id,
-                        "action_type": ACTION_TYPES[verb],
-                        "reason": record["reason"],
-                    }
-                )
-            if not noise:
-                groups.setdefault(d[D_GROUP], []).append(alert_id)
-        failures = counts[N_FAILED]
-        return {
-            "task_score": self.grader.score,
-            "task_passed": self.grader.passed,
-            "processed_alerts": processed,
-            "denials": denials,
-            "correlation_groups": groups,
-            "failures_this_step": failures,
-            "system_failure": failures > 0,
-            "action_correct": all(correct_flags) if correct_flags else None,
-            "cumulative_reward": self.cumulative_reward,
-            "step": int(self.sim.t[0]),
-            "failures_count": int(self.sim.failures[0]),
-            "terminated": bool(counts[N_TERMINATED]),
-            "truncated": bool(counts[N_TRUNCATED]),
+
+def step_info(
+    out: StepOutcome,
+    acted: np.ndarray,
+    grader,
+    names: tuple[str, ...],
+    cumulative_reward: float,
+    counts: list[int],
+    step: int,
+    failures_count: int,
+    b: int = 0,
+) -> dict[str, Any]:
+    """The single-agent ``info`` of env ``b``'s step, from its outcome records:
+    every decision of the members in ``acted`` with its hidden truth and fate,
+    the denials, the hidden correlation groups of the real alerts decided, the
+    failures, and the grader's running score."""
+    decisions = out.decisions[b].tolist()
+    truth = out.true_severity[b].tolist()
+    ids = out.alert_id[b].tolist()
+    processed, denials, groups = [], [], {}
+    correct_flags = []
+    for member, d in enumerate(decisions):
+        if not acted[member] or d[D_VERB] < 0:
+            continue
+        alert_id = format_alert_id(ids[member])
+        verb = d[D_VERB]
+        noise = d[D_NOISE] > 0
+        granted = d[D_STATUS] == STATUS_GRANTED
+        correct = decision_correct(verb, noise, truth[member]) if granted else None
+        record = {
+            "alert_id": alert_id,
+            "action_type": ACTION_TYPES[verb],
+            "status": STATUS_NAMES[d[D_STATUS]],
+            "reason": DENIAL_REASONS[d[D_STATUS]],
+            "outcome": OUTCOME_NAMES[d[D_OUTCOME]],
+            "true_severity": truth[member],
+            "is_false_positive": noise,
+            "critical": (not noise) and truth[member] >= CRITICAL_LEVEL,
+            "incident": d[D_INCIDENT],
+            "correlation_group": d[D_GROUP],
+            "service": names[d[D_SERVICE]] if d[D_SERVICE] >= 0 else None,
+            "alert_type": ALERT_TYPES[d[D_TYPE]] if d[D_TYPE] >= 0 else None,
+            "correct": correct,
         }
+        processed.append(record)
+        if granted:
+            correct_flags.append(correct)
+        else:
+            denials.append(
+                {
+                    "alert_id": alert_id,
+                    "action_type": record["action_type"],
+                    "reason": record["reason"],
+                }
+            )
+        if not noise and d[D_GROUP] >= 0:
+            groups.setdefault(d[D_GROUP], []).append(alert_id)
+    failures = counts[N_FAILED]
+    return {
+        "task_score": grader.score,
+        "task_passed": grader.passed,
+        "processed_alerts": processed,
+        "denials": denials,
+        "correlation_groups": groups,
+        "failures_this_step": failures,
+        "system_failure": failures > 0,
+        "action_correct": all(correct_flags) if correct_flags else None,
+        "cumulative_reward": cumulative_reward,
+        "step": step,
+        "failures_count": failures_count,
+        "terminated": bool(counts[N_TERMINATED]),
+        "truncated": bool(counts[N_TRUNCATED]),
+    }
