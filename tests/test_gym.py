@@ -133,6 +133,11 @@ def test_vector_env_seeding_and_errors():
         venv.step(np.zeros((2, venv.sim.A), dtype=np.int64))
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         AlertTriageVectorEnv(num_envs=0)
+    with pytest.raises(ValueError, match="render_mode 'human' is not one of"):
+        AlertTriageVectorEnv(num_envs=2, render_mode="human")
+    frames = AlertTriageVectorEnv(num_envs=2, render_mode="ansi")
+    frames.reset(seed=0)
+    assert len(frames.render()) == 2 and "slot" in frames.render()[0]
     fresh = AlertTriageVectorEnv(num_envs=2)
     with pytest.raises(RuntimeError, match="before reset"):
         fresh.step(np.zeros((2, fresh.sim.A), dtype=np.int64))

@@ -171,6 +171,10 @@ class _BatchedCore(VectorEnv):
     ) -> None:
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {n_envs!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(
+                f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']} or None"
+            )
         self.config = resolve_config(task_id, scenario, **overrides)
         self.masked_action = _check_masked(masked_action)
         self.sim = make_sim(self.config, int(n_envs), backend)
