@@ -84,7 +84,7 @@ def run_pair(
             actions = np.array(
                 [[rng.choice(np.flatnonzero(row)) for row in ref.legal[b]] for b in range(batch)]
             )
-        observe = step % 2 == 0
+        observe = (False, True, "team")[step % 3]
         active = rng.random(batch) < 0.8 if hold else None
         a = ref.step(actions, on_illegal=on_illegal, observe=observe, active=active)
         b = twin.step(actions, on_illegal=on_illegal, observe=observe, active=active)
@@ -93,7 +93,7 @@ def run_pair(
         if observe:
             assert np.array_equal(a.observations, b.observations), f"step {step}"
             assert np.array_equal(a.action_masks, b.action_masks), f"step {step}"
-            assert np.array_equal(a.observations, ref.observe()), f"step {step}"
+            assert np.array_equal(a.observations, ref.observe(team=observe == "team")), step
         else:
             assert a.observations is None and b.observations is None
         assert_same(ref, twin, f"step {step}")

@@ -96,7 +96,7 @@ class AlertTriageGymEnv(gym.Env):
         self.grader.begin(self.sim.reset_incidents[0], self.sim.reset_incident_severity[0])
         if self.render_mode == "human":
             self.render()
-        return self.sim.observe()[0, 0, : self._dim], {"task_score": self.grader.score}
+        return self.sim.observe(team=True)[0, 0], {"task_score": self.grader.score}
 
     def step(self, action):
         if not self._started:
@@ -104,7 +104,7 @@ class AlertTriageGymEnv(gym.Env):
         row = np.asarray(action)
         if row.shape != (self.sim.A,):
             raise ValueError(f"action must have shape {(self.sim.A,)}, got {row.shape}")
-        out = self.sim.step(row[None], on_illegal=self.masked_action, observe=True)
+        out = self.sim.step(row[None], on_illegal=self.masked_action, observe="team")
         self.grader.update(out)
         reward = float(out.reward[0])
         self.cumulative_reward += reward
@@ -123,7 +123,7 @@ class AlertTriageGymEnv(gym.Env):
         if self.render_mode == "human":
             self.render()
         return (
-            out.observations[0, 0, : self._dim],
+            out.observations[0, 0],
             reward,
             info["terminated"],
             info["truncated"],
@@ -190,7 +190,7 @@ class _BatchedCore(VectorEnv):
         self._ended[:] = False
         self._started = True
 
-    def _step_core(self, actions: np.ndarray):
+    def _step_core(self, actions: np.ndarray, observe="team"):
         """Autoreset what ended last step, step the rest; returns the outcome and
         the mask of envs that stepped."""
         if not self._started:
@@ -198,9 +198,9 @@ class _BatchedCore(VectorEnv):
         ended = self._ended
         if ended.any():
             self.sim.reset(None, np.flatnonzero(ended))
-            out = self.sim.step(actions, self.masked_action, observe=True, active=~ended)
+            out = self.sim.step(actions, self.masked_action, observe=observe, active=~ended)
         else:
-            out = self.sim.step(actions, self.masked_action, observe=True)
+            out = self.sim.step(actions, self.masked_action, observe=observe)
         stepped = ~ended
         self._ended = out.terminated | out.truncated
         return out, stepped
@@ -256,7 +256,7 @@ class AlertTriageVectorEnv(_BatchedCore):
 
     def reset(self, *, seed=None, options=None):
         self._reset_core(seed, options)
-        return self.sim.observe()[:, 0, : self._dim], {}
+        return self.sim.observe(team=True)[:, 0], {}
 
     def step(self, actions):
         actions = np.asarray(actions)
@@ -266,7 +266,7 @@ class AlertTriageVectorEnv(_BatchedCore):
             )
         out, stepped = self._step_core(actions)
         return (
-            out.observations[:, 0, : self._dim],
+            out.observations[:, 0],
             out.reward,
             out.terminated,
             out.truncated,
@@ -323,7 +323,7 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape {(self.num_envs,)}, got {actions.shape}")
-        out, stepped = self._step_core(actions.reshape(self.sim.B, self.sim.A))
+        out, stepped = self._step_core(actions.reshape(self.sim.B, self.sim.A), observe=True)
         if self.reward_mode == "team":
             rewards = np.repeat(out.reward, self.sim.A)
         else:

@@ -305,7 +305,8 @@ class AlertSim:
         self._ubuf = np.zeros((self.B, DRAW_CHUNK, self.layout.n_uniform))
         self._zbuf = np.zeros((self.B, DRAW_CHUNK, self.layout.n_normal))
         self.draw_pos = np.zeros(self.B, dtype=np.int64)  # next unused block per env
-        self.obs_dim = self.N * SLOT_FEATURES + GLOBAL_FEATURES + self.S + ROLE_FEATURES
+        self.base_dim = self.N * SLOT_FEATURES + GLOBAL_FEATURES + self.S
+        self.obs_dim = self.base_dim + ROLE_FEATURES
         self.state_dim = (
             self.N * SLOT_FEATURES
             + GLOBAL_FEATURES
@@ -450,6 +451,12 @@ class AlertSim:
         for b in np.flatnonzero(due).tolist():
             self._refill(b)
 
+    @staticmethod
+    def _check_observe(observe):
+        if observe not in (False, True, "team"):
+            raise ValueError(f"observe must be False, True or 'team', got {observe!r}")
+        return observe
+
     def _check_active(self, active) -> np.ndarray | None:
         """None when every env steps; else the bool mask of envs held still."""
         if active is None:
@@ -547,9 +554,12 @@ class AlertSim:
         impaired = np.cumsum(impaired, axis=1)[:, -1] / self.S
         return np.clip(0.2 + 0.6 * impaired + 0.2 * self.queue_length / self.Q, 0.0, 1.0)
 
-    def observe(self) -> np.ndarray:
-        """(B, A, obs_dim) float32: every agent's observation."""
+    def observe(self, team: bool = False) -> np.ndarray:
+        """(B, A, obs_dim) float32: every agent's observation; with ``team``,
+        (B, 1, base_dim): the shared view alone, without the role features."""
         base = self._base_features()
+        if team:
+            return base[:, None, :]
         obs = np.empty((self.B, self.A, self.obs_dim), dtype=np.float32)
         obs[:, :, : base.shape[1]] = base[:, None, :]
         obs[:, :, base.shape[1] :] = self._role_features
@@ -601,11 +611,13 @@ class AlertSim:
         ``actions`` has shape (B, A). ``on_illegal`` is ``"raise"`` (a masked
         action is a ValueError) or ``"noop"`` (it becomes NOOP, reported with
         status ``masked``). ``observe=True`` also returns the next observations
-        and action masks in the outcome. ``active`` (bool, (B,)) holds the envs
+        and action masks in the outcome (``"team"``: only the shared view, see
+        `observe`). ``active`` (bool, (B,)) holds the envs
         it marks False still: they neither change nor draw, their actions are
         ignored and their outcome rows are neutral (NEXT_STEP autoreset uses
         this). A rejected call changes nothing.
         """
+        observe = self._check_observe(observe)
         held = self._check_active(active)
         if held is None:
             return self._step_all(actions, on_illegal, observe)
@@ -622,7 +634,7 @@ class AlertSim:
         self._refresh_legal()
         neutralize(out, held)
         if observe:
-            out.observations = self.observe()
+            out.observations = self.observe(team=observe == "team")
             out.action_masks = self.legal.copy()
         return out
 
@@ -877,7 +889,7 @@ class AlertSim:
             incident_severity=first_severity,
             reward=components.sum(axis=1),
             agent_reward=agent_components.sum(axis=2),
-            observations=self.observe() if observe else None,
+            observations=self.observe(team=observe == "team") if observe else None,
             action_masks=self.legal.copy() if observe else None,
         )
 

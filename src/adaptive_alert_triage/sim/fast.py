@@ -556,6 +556,7 @@ if numba is not None:
                         ip[I_MAX_STEPS],
                         K,
                         ip[I_THRESHOLD],
+                        N,
                     )
                     mask_out[b] = legal[b]
                 if needs_reset[b]:
@@ -825,6 +826,7 @@ if numba is not None:
                     ip[I_MAX_STEPS],
                     K,
                     ip[I_THRESHOLD],
+                    N,
                 )
                 mask_out[b] = legal[b]
         return n_done
@@ -911,6 +913,7 @@ if numba is not None:
         max_steps,
         K,
         threshold,
+        n_slots,
     ):
         for b in range(obs.shape[0]):
             _observe_env(
@@ -926,6 +929,7 @@ if numba is not None:
                 max_steps,
                 K,
                 threshold,
+                n_slots,
             )
 
     @njit(cache=True)
@@ -942,12 +946,14 @@ if numba is not None:
         max_steps,
         K,
         threshold,
+        n_slots,
     ):
-        _, A, D = obs.shape
+        rows_out = obs.shape[1]  # every agent, or 1 for the team's shared view
+        team = role_features.shape[0]
         Q = alerts.shape[1]
         S = down_until.shape[1]
-        N = (D - GLOBAL_FEATURES - S - role_features.shape[1]) // SLOT_FEATURES
-        base = np.zeros(D - role_features.shape[1])
+        N = n_slots
+        base = np.zeros(N * SLOT_FEATURES + GLOBAL_FEATURES + S)
         tb = t[b]
         for n in range(N):
             p = alerts[b, n, AL_ACTIVE]
@@ -984,14 +990,16 @@ if numba is not None:
         base[g + 2] = max(qlen - N, 0) / Q
         base[g + 3] = max(max_steps - tb, 0) / max_steps
         base[g + 4] = 1.0 if K > 0 else 0.0
-        base[g + 5] = min(K / A, 1.0)
+        base[g + 5] = min(K / team, 1.0)
         base[g + 6] = min(failures[b] / (threshold + 1), 1.0)
         nb = base.shape[0]
-        for a in range(A):
+        with_roles = obs.shape[2] > nb
+        for a in range(rows_out):
             for d in range(nb):
                 obs[b, a, d] = base[d]
-            for r in range(role_features.shape[1]):
-                obs[b, a, nb + r] = role_features[a, r]
+            if with_roles:
+                for r in range(role_features.shape[1]):
+                    obs[b, a, nb + r] = role_features[a, r]
 
 
 CASC_LO, CASC_HI = CASCADE_SEVERITY
@@ -1110,8 +1118,9 @@ class FastAlertSim(AlertSim):
         incident_severity = np.empty((B, S))
         reward = np.empty(B)
         agent_reward = np.empty((B, A))
+        observe = self._check_observe(observe)
         if observe:
-            obs = np.empty((B, A, self.obs_dim), dtype=np.float32)
+            obs = self._obs_buffer(observe == "team")
             masks = np.empty((B, A, self.n_actions), dtype=np.int8)
         else:
             obs, masks = self._no_obs, self._no_masks
@@ -1216,8 +1225,8 @@ class FastAlertSim(AlertSim):
         )
         return n, ids[:n].tolist(), fields[:n].tolist(), load, qlen
 
-    def observe(self) -> np.ndarray:
-        obs = np.empty((self.B, self.A, self.obs_dim), dtype=np.float32)
+    def observe(self, team: bool = False) -> np.ndarray:
+        obs = self._obs_buffer(team)
         _observe(
             self.t,
             self.alerts,
@@ -1230,5 +1239,11 @@ class FastAlertSim(AlertSim):
             self.config.max_steps,
             self.K,
             self.config.failure_threshold,
+            self.N,
         )
         return obs
+
+    def _obs_buffer(self, team: bool) -> np.ndarray:
+        if team:
+            return np.empty((self.B, 1, self.base_dim), dtype=np.float32)
+        return np.empty((self.B, self.A, self.obs_dim), dtype=np.float32)
