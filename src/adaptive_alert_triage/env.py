@@ -128,14 +128,7 @@ class AdaptiveAlertTriageEnv:
         counts = out.counts[0].tolist()
         self._done = bool(counts[N_TERMINATED] or counts[N_TRUNCATED])
         info = step_info(
-            out,
-            row[0] != 0,
-            self.grader,
-            self._names,
-            self.cumulative_reward,
-            counts,
-            int(self.sim.t[0]),
-            int(self.sim.failures[0]),
+            out, row[0] != 0, self.grader, self._names, self.cumulative_reward, self.sim
         )
         return self._observation(), reward, self._done, info
 
@@ -314,9 +307,7 @@ def step_info(
     grader,
     names: tuple[str, ...],
     cumulative_reward: float,
-    counts: list[int],
-    step: int,
-    failures_count: int,
+    sim,
     b: int = 0,
 ) -> dict[str, Any]:
     """The single-agent ``info`` of env ``b``'s step, from its outcome records:
@@ -364,6 +355,7 @@ def step_info(
             )
         if not noise and d[D_GROUP] >= 0:
             groups.setdefault(d[D_GROUP], []).append(alert_id)
+    counts = out.counts[b].tolist()
     failures = counts[N_FAILED]
     return {
         "task_score": grader.score,
@@ -375,8 +367,8 @@ def step_info(
         "system_failure": failures > 0,
         "action_correct": all(correct_flags) if correct_flags else None,
         "cumulative_reward": cumulative_reward,
-        "step": step,
-        "failures_count": failures_count,
+        "step": int(sim.t[b]),
+        "failures_count": int(sim.failures[b]),
         "terminated": bool(counts[N_TERMINATED]),
         "truncated": bool(counts[N_TRUNCATED]),
     }

@@ -40,7 +40,7 @@ from gymnasium.vector.utils import batch_space
 from .env import step_info
 from .sim.config import REWARD_COMPONENTS, resolve_config
 from .sim.engine import GLOBAL_FEATURES, SLOT_FEATURES, STATUS_DENIED_BUDGET
-from .sim.render import render_ansi, render_rgb
+from .sim.render import render_frame
 from .sim.select import make_sim
 from .sim.topology import service_names
 from .tasks import get_grader
@@ -108,17 +108,7 @@ class AlertTriageGymEnv(gym.Env):
         self.grader.update(out)
         reward = float(out.reward[0])
         self.cumulative_reward += reward
-        counts = out.counts[0].tolist()
-        info = step_info(
-            out,
-            row != 0,
-            self.grader,
-            self._names,
-            self.cumulative_reward,
-            counts,
-            int(self.sim.t[0]),
-            int(self.sim.failures[0]),
-        )
+        info = step_info(out, row != 0, self.grader, self._names, self.cumulative_reward, self.sim)
         info["reward_components"] = dict(zip(REWARD_COMPONENTS, out.components[0].tolist()))
         if self.render_mode == "human":
             self.render()
@@ -138,13 +128,7 @@ class AlertTriageGymEnv(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode")
             return None
-        if self.render_mode == "rgb_array":
-            return render_rgb(self.sim, 0)
-        text = render_ansi(self.sim, 0)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return render_frame(self.sim, self.render_mode)
 
 
 def _seeds(seed, n: int) -> list[int | None]:
@@ -221,11 +205,9 @@ class _BatchedCore(VectorEnv):
         return infos
 
     def render(self):
-        if self.render_mode == "rgb_array":
-            return tuple(render_rgb(self.sim, b) for b in range(self.sim.B))
-        if self.render_mode == "ansi":
-            return tuple(render_ansi(self.sim, b) for b in range(self.sim.B))
-        return None
+        if self.render_mode is None:
+            return None
+        return tuple(render_frame(self.sim, self.render_mode, b) for b in range(self.sim.B))
 
 
 class AlertTriageVectorEnv(_BatchedCore):

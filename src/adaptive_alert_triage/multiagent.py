@@ -72,7 +72,7 @@ from .sim.engine import (
     format_alert_id,
 )
 from .sim.fast import FastAlertSim
-from .sim.render import render_ansi, render_rgb
+from .sim.render import render_frame
 from .sim.select import make_sim
 
 ENV_ID = "AdaptiveAlertTriage-v0"
@@ -298,13 +298,7 @@ class AlertTriageParallelEnv(ParallelEnv):
             return None
         if not self._started:
             raise RuntimeError("render() called before reset()")
-        if self.render_mode == "rgb_array":
-            return render_rgb(self.sim, 0)
-        text = render_ansi(self.sim, 0)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return render_frame(self.sim, self.render_mode)
 
     def close(self) -> None:
         pass

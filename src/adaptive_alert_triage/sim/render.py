@@ -107,3 +107,15 @@ def render_rgb(sim: AlertSim, b: int = 0) -> np.ndarray:
     fails = min(int(sim.failures[b]) / (sim.config.failure_threshold + 1), 1.0)
     img[height - 3 : height, 10 : 10 + int((width - 20) * fails)] = (200, 40, 40)
     return img
+
+
+def render_frame(sim: AlertSim, mode: str, b: int = 0) -> str | np.ndarray | None:
+    """Render env ``b`` in a Gymnasium/PettingZoo render mode: ``"rgb_array"`` an
+    image, ``"ansi"`` the text, ``"human"`` prints the text and returns None."""
+    if mode == "rgb_array":
+        return render_rgb(sim, b)
+    text = render_ansi(sim, b)
+    if mode == "human":
+        print(text)
+        return None
+    return text
