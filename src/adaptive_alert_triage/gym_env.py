@@ -38,8 +38,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .env import step_info
+from .multiagent import MASKED_ACTION_MODES, REWARD_MODES
 from .sim.config import REWARD_COMPONENTS, resolve_config
-from .sim.engine import GLOBAL_FEATURES, SLOT_FEATURES, STATUS_DENIED_BUDGET
+from .sim.engine import STATUS_DENIED_BUDGET
 from .sim.render import render_frame
 from .sim.select import make_sim
 from .sim.topology import service_names
@@ -49,13 +50,9 @@ RENDER_MODES = ["ansi", "rgb_array", "human"]
 
 
 def _check_masked(masked_action: str) -> str:
-    if masked_action not in ("raise", "noop"):
-        raise ValueError(f"masked_action {masked_action!r} is not one of ('raise', 'noop')")
+    if masked_action not in MASKED_ACTION_MODES:
+        raise ValueError(f"masked_action {masked_action!r} is not one of {MASKED_ACTION_MODES}")
     return masked_action
-
-
-def _base_dim(config) -> int:
-    return config.n_slots * SLOT_FEATURES + GLOBAL_FEATURES + config.n_services
 
 
 class AlertTriageGymEnv(gym.Env):
@@ -79,7 +76,7 @@ class AlertTriageGymEnv(gym.Env):
         self.render_mode = render_mode
         self.masked_action = _check_masked(masked_action)
         self.sim = make_sim(self.config, 1, backend)
-        self._dim = _base_dim(self.config)
+        self._dim = self.sim.base_dim
         self.observation_space = spaces.Box(0.0, 1.0, (self._dim,), np.float32)
         self.action_space = spaces.MultiDiscrete(np.full(self.sim.A, self.sim.n_actions))
         self.grader = get_grader(grader or task_id, self.config.failure_threshold)
@@ -163,7 +160,7 @@ class _BatchedCore(VectorEnv):
         self.masked_action = _check_masked(masked_action)
         self.sim = make_sim(self.config, int(n_envs), backend)
         self.render_mode = render_mode
-        self._dim = _base_dim(self.config)
+        self._dim = self.sim.base_dim
         self._ended = np.zeros(self.sim.B, dtype=bool)
         self._started = False
 
@@ -286,8 +283,8 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
         render_mode: str | None = None,
         **overrides: Any,
     ) -> None:
-        if reward_mode not in ("team", "individual"):
-            raise ValueError(f"reward_mode {reward_mode!r} is not one of ('team', 'individual')")
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode {reward_mode!r} is not one of {REWARD_MODES}")
         self._setup(num_envs, task_id, masked_action, backend, scenario, render_mode, overrides)
         self.reward_mode = reward_mode
         self.n_agents = self.sim.A

@@ -111,24 +111,6 @@ class AlertTruth(_Strict):
     correlation_group: int = Field(ge=-1, description="-1 for a false positive")
 
 
-class ProcessedAlert(_Strict):
-    """One decision of a step, its fate, and the decided alert's hidden truth."""
-
-    alert_id: str = Field(pattern=ALERT_ID_PATTERN)
-    action_type: ActionTypeName
-    status: Literal["granted", "denied"]
-    reason: str | None
-    outcome: str
-    true_severity: float = Field(ge=0.0, le=1.0)
-    is_false_positive: bool
-    critical: bool
-    incident: int = Field(ge=-1)
-    correlation_group: int = Field(ge=-1)
-    service: str
-    alert_type: AlertTypeName
-    correct: bool | None = Field(description="by the easy grader's table; None if denied")
-
-
 class IncidentState(_Strict):
     """An open incident (hidden)."""
 

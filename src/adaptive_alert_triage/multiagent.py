@@ -75,7 +75,6 @@ from .sim.fast import FastAlertSim
 from .sim.render import render_frame
 from .sim.select import make_sim
 
-ENV_ID = "AdaptiveAlertTriage-v0"
 REWARD_MODES = ("team", "individual")
 MASKED_ACTION_MODES = ("raise", "noop")
 
