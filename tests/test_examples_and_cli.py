@@ -28,18 +28,18 @@ def test_example_team_beats_a_random_team():
         assert scripted.mean() > random.mean() + 20, task
 
 
-def test_demo_command_prints_every_cell(capsys):
+def test_teams_command_prints_every_cell(capsys):
     assert (
-        main(["demo", "--episodes", "2", "--tasks", "easy,hard", "--teams", "random,oracle"]) == 0
+        main(["teams", "--episodes", "2", "--tasks", "easy,hard", "--teams", "random,oracle"]) == 0
     )
     lines = capsys.readouterr().out.splitlines()
     cells = [line.split()[:2] for line in lines[1:-1]]
     assert cells == [["easy", "random"], ["easy", "oracle"], ["hard", "random"], ["hard", "oracle"]]
 
 
-def test_demo_command_rejects_unknown_names():
+def test_teams_command_rejects_unknown_names():
     result = subprocess.run(
-        [sys.executable, "-m", "adaptive_alert_triage.cli", "demo", "--tasks", "extreme"],
+        [sys.executable, "-m", "adaptive_alert_triage.cli", "teams", "--tasks", "extreme"],
         capture_output=True,
         text=True,
     )

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from adaptive_alert_triage.agents.single import (
-    AlwaysPolicy,
-    OraclePolicy,
-    RandomPolicy,
-    ThresholdPolicy,
+    AlwaysAgent,
+    OracleAgent,
+    RandomAgent,
+    RuleBasedAgent,
 )
 from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
 from adaptive_alert_triage.models import Action, Alert, Observation, Reward
@@ -132,6 +132,7 @@ def test_step_returns_the_contract(task_id):
         "processed_alerts",
         "correlation_groups",
         "failures_this_step",
+        "cascades_this_step",
         "system_failure",
         "action_correct",
         "cumulative_reward",
@@ -222,7 +223,7 @@ def test_step_after_done_and_unknown_task():
 def test_state_never_changes_the_trajectory(task_id):
     def run(peek: bool):
         env = AdaptiveAlertTriageEnv(task_id=task_id)
-        policy = RandomPolicy(4)
+        policy = RandomAgent(4)
         observation, done, trace = env.reset(seed=9), False, []
         while not done:
             if peek:
@@ -268,10 +269,10 @@ def test_get_grader_and_unknown_grader():
 )
 def test_scores_stay_in_the_unit_interval(task, seed, policy):
     make = {
-        "random": lambda: RandomPolicy(seed),
-        "threshold": ThresholdPolicy,
-        "investigate": lambda: AlwaysPolicy("INVESTIGATE"),
-        "escalate": lambda: AlwaysPolicy("ESCALATE"),
+        "random": lambda: RandomAgent(seed),
+        "threshold": RuleBasedAgent,
+        "investigate": lambda: AlwaysAgent("INVESTIGATE"),
+        "escalate": lambda: AlwaysAgent("ESCALATE"),
     }[policy]
     env = AdaptiveAlertTriageEnv(task_id=task)
     agent = make()
@@ -287,12 +288,12 @@ def test_scores_stay_in_the_unit_interval(task, seed, policy):
 
 SEEDS = range(1000, 1050)
 DEGENERATE = {
-    "always-INVESTIGATE": lambda: AlwaysPolicy("INVESTIGATE"),
-    "quick-start (INVESTIGATE alerts[0])": lambda: AlwaysPolicy("INVESTIGATE", greedy=False),
-    "always-IGNORE": lambda: AlwaysPolicy("IGNORE"),
-    "always-ESCALATE": lambda: AlwaysPolicy("ESCALATE"),
-    "always-DELAY": lambda: AlwaysPolicy("DELAY"),
-    "uniform random": lambda: RandomPolicy(0),
+    "always-INVESTIGATE": lambda: AlwaysAgent("INVESTIGATE"),
+    "quick-start (INVESTIGATE alerts[0])": lambda: AlwaysAgent("INVESTIGATE", greedy=False),
+    "always-IGNORE": lambda: AlwaysAgent("IGNORE"),
+    "always-ESCALATE": lambda: AlwaysAgent("ESCALATE"),
+    "always-DELAY": lambda: AlwaysAgent("DELAY"),
+    "uniform random": lambda: RandomAgent(0),
 }
 
 
@@ -303,9 +304,9 @@ def test_graders_measure_skill(task_id):
         scores = run_episodes(make(), task_id, SEEDS)
         degenerate[name] = float(np.mean(scores))
         assert degenerate[name] < threshold, (task_id, name, degenerate[name])
-    oracle = run_episodes(OraclePolicy(), task_id, SEEDS)
+    oracle = run_episodes(OracleAgent(), task_id, SEEDS)
     assert np.mean(oracle) >= 0.9
     assert min(oracle) >= threshold, "the oracle passes every episode"
-    visible = float(np.mean(run_episodes(ThresholdPolicy(), task_id, SEEDS)))
+    visible = float(np.mean(run_episodes(RuleBasedAgent(), task_id, SEEDS)))
     if task_id != "easy":
         assert max(degenerate.values()) < visible < np.mean(oracle) - 0.05

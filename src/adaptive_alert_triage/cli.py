@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .agents.teams import GreedyTeam, OracleTeam, RandomTeam, TeamPolicy, TriageTeam
+from .evaluation.registry import AGENT_NAMES, DEFAULT_AGENTS
 from .multiagent import parallel_env
 from .sim.config import TASKS
 
@@ -51,9 +52,8 @@ def _csv(value: str, allowed: Sequence[str], what: str) -> list[str]:
     return items
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Scripted teams on every task over seeded episodes: the main job until
-    the full evaluation command exists."""
+def cmd_teams(args: argparse.Namespace) -> int:
+    """Scripted teams of the multi-agent env on every task over seeded episodes."""
     print(
         f"{'task':7} {'team':7} {'mean return':>12} {'±95%':>7} {'failures':>9} {'steps':>6} "
         f"{'false-positive share':>21}"
@@ -86,23 +86,21 @@ CALIBRATION_POLICIES = (
     "always-ESCALATE",
     "always-DELAY",
     "random",
-    "threshold",
+    "rule",
+    "correlation",
     "oracle",
 )
 
 
 def _single_policy(name: str):
-    from .agents.single import AlwaysPolicy, OraclePolicy, RandomPolicy, ThresholdPolicy
+    from .agents.single import AlwaysAgent
+    from .evaluation import load_agent
 
     if name == "quick-start":
-        return AlwaysPolicy("INVESTIGATE", greedy=False)
+        return AlwaysAgent("INVESTIGATE", greedy=False)
     if name.startswith("always-"):
-        return AlwaysPolicy(name.split("-", 1)[1])
-    return {
-        "random": lambda: RandomPolicy(0),
-        "threshold": ThresholdPolicy,
-        "oracle": OraclePolicy,
-    }[name]()
+        return AlwaysAgent(name.split("-", 1)[1])
+    return load_agent(name)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -127,17 +125,179 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fail(message: str, code: int = 2) -> int:
+    print(f"alert-triage: error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Every agent on every task over seeded episodes: the table, results.json
+    and the plots."""
+    import json
+    from pathlib import Path
+
+    from .evaluation import AgentError, evaluate, format_table
+
+    agents = list(args.agents) + list(args.agent_module or [])
+    try:
+        results = evaluate(
+            agents,
+            args.tasks,
+            episodes=args.episodes,
+            seed=args.seed,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
+    except AgentError as exc:
+        return _fail(str(exc), 1)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    config = results["config"]
+    print(format_table(results["summary"]))
+    print(
+        f"({config['episodes']} episodes per cell, "
+        f"seeds {config['seeds'][0]}..{config['seeds'][1]}; "
+        f"95% bootstrap CI of the mean score; success = score at or above the task's threshold; "
+        f"{results['elapsed_seconds']:.1f}s)"
+    )
+    print(f"wrote {path}")
+    if not args.no_plots:
+        try:
+            from .evaluation.plots import write_plots
+
+            for png in write_plots(results, out):
+                print(f"wrote {png}")
+        except ImportError as exc:
+            print(f"plots skipped: {exc}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """PNG plots of a results.json written by ``alert-triage evaluate``."""
+    import json
+    from pathlib import Path
+
+    path = Path(args.results)
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        return _fail(f"no such results file: {path}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _fail(f"cannot read {path} as JSON: {exc}")
+    from .evaluation import SCHEMA_VERSION
+
+    required = ("config", "summary", "episodes")
+    if (
+        not isinstance(results, dict)
+        or results.get("schema_version") != SCHEMA_VERSION
+        or any(k not in results for k in required)
+    ):
+        return _fail(
+            f"{path} is not a results file of schema version {SCHEMA_VERSION} "
+            f"(written by alert-triage evaluate, with keys {list(required)})"
+        )
+    try:
+        from .evaluation.plots import write_plots
+
+        written = write_plots(results, args.out or path.parent, args.timeline_agent)
+    except ImportError as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(str(exc))
+    for png in written:
+        print(f"wrote {png}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """One episode of one agent in the terminal, step by step, with the ansi render."""
+    from .env import AdaptiveAlertTriageEnv
+    from .evaluation import AgentError, load_agent, play_episode
+
+    try:
+        agent = load_agent(args.agent)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc))
+    env = AdaptiveAlertTriageEnv(task_id=args.task, render_mode="ansi")
+    if callable(getattr(agent, "bind", None)):
+        agent.bind(env)
+
+    class Narrated:
+        """Prints the queue before each decision and the decisions after."""
+
+        def __init__(self) -> None:
+            self.reset = getattr(agent, "reset", None) or (lambda **_: None)
+
+        def act(self, observation):
+            print(env.render())
+            action = agent.act(observation)
+            decisions = action if isinstance(action, list) else [action]
+            said = ", ".join(f"{d.action_type} {d.alert_id[:8]}" for d in decisions) or "wait"
+            print(f"  -> {said}\n")
+            if args.delay:
+                time.sleep(args.delay)
+            return action
+
+    try:
+        record = play_episode(env, Narrated(), args.seed)
+    except AgentError as exc:
+        return _fail(str(exc), 1)
+    print(
+        f"{args.agent} on {args.task}, seed {args.seed}: score {record['score']:.3f} "
+        f"({'passed' if record['passed'] else 'not passed'}), return {record['return']:.1f}, "
+        f"failures {record['failures']}, {record['steps']} steps"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alert-triage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the scripted teams on every task")
-    demo.add_argument("--tasks", type=lambda v: _csv(v, list(TASKS), "task"), default=list(TASKS))
-    demo.add_argument("--teams", type=lambda v: _csv(v, list(TEAMS), "team"), default=list(TEAMS))
-    demo.add_argument("--episodes", type=int, default=100)
+    tasks_arg = {"type": lambda v: _csv(v, list(TASKS), "task"), "default": list(TASKS)}
+    ev = sub.add_parser("evaluate", help="every agent on every task: table, results.json, plots")
+    ev.add_argument("--tasks", **tasks_arg)
+    ev.add_argument(
+        "--agents",
+        type=lambda v: _csv(v, list(AGENT_NAMES), "agent"),
+        default=list(DEFAULT_AGENTS),
+        help=f"comma-separated, from {', '.join(AGENT_NAMES)} (oracle is privileged)",
+    )
+    ev.add_argument(
+        "--agent-module",
+        action="append",
+        metavar="MODULE:ATTR",
+        help="your own agent, e.g. my_pkg.my_agent:MyAgent (repeatable)",
+    )
+    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--workers", type=int, default=1, help="parallel processes")
+    ev.add_argument("--out", default="results", help="directory for results.json and plots")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--no-plots", action="store_true", help="write results.json only")
+    ev.set_defaults(func=cmd_evaluate)
+    plot = sub.add_parser("plot", help="PNG plots of a results.json")
+    plot.add_argument("results", help="a results.json written by alert-triage evaluate")
+    plot.add_argument("--out", default=None, help="directory (default: beside results.json)")
+    plot.add_argument("--timeline-agent", default=None, help="whose episode the timeline shows")
+    plot.set_defaults(func=cmd_plot)
+    demo = sub.add_parser("demo", help="one episode in the terminal, step by step")
+    demo.add_argument("--task", choices=list(TASKS), default="hard")
+    demo.add_argument("--agent", default="rule", help="a built-in agent or MODULE:ATTR")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--delay", type=float, default=0.0, help="seconds between steps")
     demo.set_defaults(func=cmd_demo)
+    teams = sub.add_parser("teams", help="the scripted teams of the multi-agent env")
+    teams.add_argument("--tasks", **tasks_arg)
+    teams.add_argument("--teams", type=lambda v: _csv(v, list(TEAMS), "team"), default=list(TEAMS))
+    teams.add_argument("--episodes", type=int, default=100)
+    teams.add_argument("--seed", type=int, default=0)
+    teams.set_defaults(func=cmd_teams)
     cal = sub.add_parser("calibrate", help="score the reference single-agent policies")
-    cal.add_argument("--tasks", type=lambda v: _csv(v, list(TASKS), "task"), default=list(TASKS))
+    cal.add_argument("--tasks", **tasks_arg)
     cal.add_argument("--episodes", type=int, default=50)
     cal.add_argument("--seed", type=int, default=1000)
     cal.set_defaults(func=cmd_calibrate)
@@ -147,8 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "episodes", 1) < 1:
-        print("alert-triage: --episodes must be >= 1", file=sys.stderr)
-        return 2
+        return _fail(f"--episodes must be >= 1, got {args.episodes}")
+    if getattr(args, "workers", 1) < 1:
+        return _fail(f"--workers must be >= 1, got {args.workers}")
+    if getattr(args, "delay", 0.0) < 0:
+        return _fail(f"--delay must be >= 0, got {args.delay}")
     return args.func(args)
 
 

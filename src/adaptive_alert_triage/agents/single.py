@@ -1,8 +1,11 @@
-"""Single-agent policies: ``act(observation) -> Action | list[Action]``.
+"""Single-agent policies: ``act(observation) -> Action | list[Action]``, plus
+``reset(seed=None)`` at the start of every episode.
 
-They are the references the graders are calibrated against: degenerate
-policies (always one verb, uniform random), a visible-signal threshold policy
-and the privileged oracle.
+They are the baselines of ``alert-triage evaluate`` and the references the
+graders are calibrated against: uniform random, a rule-based threshold agent, a
+correlation-aware agent that reads the timing of alerts across services, the
+degenerate always-one-verb agents and the privileged oracle (an upper
+reference, not a fair competitor).
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ from ..sim.config import ACTION_TYPES
 from ..sim.incidents import CRITICAL_LEVEL
 
 
-class SingleAgentPolicy:
-    def reset(self) -> None:
-        """Called at the start of every episode."""
+class Agent:
+    """The single-agent policy interface."""
+
+    def reset(self, seed: int | None = None) -> None:
+        """Called at the start of every episode, with the episode's seed when
+        the caller knows it (so a stochastic agent can be reproducible per
+        episode, whatever order episodes run in)."""
 
     def act(self, observation: Observation) -> Action | list[Action]:
         raise NotImplementedError
 
 
-class TeamAwarePolicy(SingleAgentPolicy):
+class TeamAwareAgent(Agent):
     """A policy that sizes its decisions to the team; `bind(env)` reads it."""
 
     def __init__(self, team_size: int = 4, investigators: int = 3) -> None:
@@ -34,22 +41,25 @@ class TeamAwarePolicy(SingleAgentPolicy):
         self.investigators = env.config.n_investigators
 
 
-class RandomPolicy(SingleAgentPolicy):
+class RandomAgent(Agent):
     """One uniformly random decision on one uniformly random visible alert."""
 
     def __init__(self, seed: int | None = 0) -> None:
-        self._seed = seed
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
-    def reset(self) -> None:
-        pass  # the stream runs on across episodes, reproducibly from the seed
+    def reset(self, seed: int | None = None) -> None:
+        # Per-episode stream from (agent seed, episode seed) when the episode seed
+        # is known; otherwise one stream runs on across episodes.
+        if seed is not None and self.seed is not None:
+            self.rng = np.random.default_rng([self.seed, seed])
 
     def act(self, observation):
         alert = observation.alerts[int(self.rng.integers(len(observation.alerts)))]
         return Action(alert_id=alert.id, action_type=ACTION_TYPES[int(self.rng.integers(4))])
 
 
-class AlwaysPolicy(TeamAwarePolicy):
+class AlwaysAgent(TeamAwareAgent):
     """The same verb on the oldest visible alerts: as many as the team can take
     (``greedy``) or only the first one (as in the earlier Quick Start)."""
 
@@ -71,7 +81,7 @@ class AlwaysPolicy(TeamAwarePolicy):
         ]
 
 
-class ThresholdPolicy(TeamAwarePolicy):
+class RuleBasedAgent(TeamAwareAgent):
     """Visible signals only: claim up to K alerts whose severity and confidence
     clear thresholds (most severe first, one per service), DELAY the middling
     ones and IGNORE the faint ones with the members left."""
@@ -85,9 +95,18 @@ class ThresholdPolicy(TeamAwarePolicy):
         investigators: int = 3,
     ) -> None:
         super().__init__(team_size, investigators)
-        self.claim_severity = claim_severity
-        self.claim_confidence = claim_confidence
-        self.ignore_below = ignore_below
+        for name, value in (
+            ("claim_severity", claim_severity),
+            ("claim_confidence", claim_confidence),
+            ("ignore_below", ignore_below),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        self.claim_severity = float(claim_severity)
+        self.claim_confidence = float(claim_confidence)
+        self.ignore_below = float(ignore_below)
 
     def act(self, observation):
         budget = min(observation.resource_budget, self.investigators)
@@ -103,16 +122,119 @@ class ThresholdPolicy(TeamAwarePolicy):
             ):
                 actions.append(Action(alert_id=a.id, action_type="INVESTIGATE"))
                 services.add(a.service)
-        chosen = {x.alert_id for x in actions}
-        for a in observation.alerts:
-            if len(actions) >= self.team_size:
+        return actions + self._ignore_faint(observation, {x.alert_id for x in actions}, actions)
+
+    def _ignore_faint(self, observation, chosen: set[str], actions: list[Action]) -> list[Action]:
+        """IGNORE decisions for the faint alerts, with the members left."""
+        room = self.team_size - len(actions)
+        faint = [
+            Action(alert_id=a.id, action_type="IGNORE")
+            for a in observation.alerts
+            if a.id not in chosen and a.visible_severity * a.confidence < self.ignore_below
+        ]
+        return faint[: max(room, 0)]
+
+
+class CorrelationAwareAgent(RuleBasedAgent):
+    """Visible signals plus their pattern across services and time.
+
+    The dependency graph is hidden, but failures are visible
+    (``services_down``) and a failure's cascades alert on other services a few
+    steps later. So the agent tracks, per service, when its current burst of
+    alerts began. A burst that starts within ``cascade_window`` steps of a
+    failure elsewhere is a likely cascade (cascades are critical), and the pair
+    is remembered as a suspected dependency: a service with suspected
+    dependents is a root whose incident would take others down. Likely
+    cascades and roots are ranked first (``pattern_bonus``) and claimed at a
+    severity threshold lowered by ``pattern_relief``; older bursts come before
+    newer ones (their damage has had longer to grow). Otherwise it is the
+    rule-based agent: budget-aware, one claim per service, faint alerts ignored.
+    """
+
+    def __init__(
+        self,
+        claim_severity: float = 0.62,
+        claim_confidence: float = 0.45,
+        ignore_below: float = 0.3,
+        cascade_window: int = 3,
+        pattern_relief: float = 0.12,
+        pattern_bonus: float = 0.25,
+        team_size: int = 4,
+        investigators: int = 3,
+    ) -> None:
+        super().__init__(claim_severity, claim_confidence, ignore_below, team_size, investigators)
+        if isinstance(cascade_window, bool) or not isinstance(cascade_window, int):
+            raise TypeError(f"cascade_window must be an int >= 1, got {cascade_window!r}")
+        if cascade_window < 1:
+            raise ValueError(f"cascade_window must be >= 1, got {cascade_window}")
+        for name, value in (("pattern_relief", pattern_relief), ("pattern_bonus", pattern_bonus)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        self.cascade_window = cascade_window
+        self.pattern_relief = float(pattern_relief)
+        self.pattern_bonus = float(pattern_bonus)
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.burst_start: dict[str, int] = {}  # service -> step its current burst began
+        self.last_alert: dict[str, int] = {}  # service -> last step it had a visible alert
+        self.failed_at: dict[str, int] = {}  # service -> step it last went down
+        self.dependents: dict[str, set[str]] = {}  # suspected upstream -> dependents
+        self.suspect_cascade: set[str] = set()  # services whose burst followed a failure
+        self.was_down: set[str] = set()
+
+    def _observe(self, observation: Observation) -> None:
+        step = observation.episode_step
+        down = set(observation.services_down)
+        for service in down - self.was_down:
+            self.failed_at[service] = step
+        self.was_down = down
+        for service in {a.service for a in observation.alerts}:
+            last = self.last_alert.get(service)
+            if last is None or step - last > 2:  # a new burst on this service
+                self.burst_start[service] = step
+                self.suspect_cascade.discard(service)
+                for upstream, failed in self.failed_at.items():
+                    if upstream != service and 0 < step - failed <= self.cascade_window:
+                        self.suspect_cascade.add(service)
+                        self.dependents.setdefault(upstream, set()).add(service)
+            self.last_alert[service] = step
+
+    def in_pattern(self, service: str) -> bool:
+        """A likely cascade, or a suspected root of one."""
+        return service in self.suspect_cascade or bool(self.dependents.get(service))
+
+    def act(self, observation):
+        self._observe(observation)
+        step = observation.episode_step
+        budget = min(observation.resource_budget, self.investigators)
+
+        def urgency(alert) -> float:
+            burst_age = step - self.burst_start.get(alert.service, step)
+            return (
+                alert.visible_severity * alert.confidence
+                + self.pattern_bonus * self.in_pattern(alert.service)
+                + 0.03 * burst_age
+            )
+
+        actions, services = [], set()
+        for a in sorted(observation.alerts, key=urgency, reverse=True):
+            if len(actions) >= budget:
                 break
-            if a.id not in chosen and a.visible_severity * a.confidence < self.ignore_below:
-                actions.append(Action(alert_id=a.id, action_type="IGNORE"))
-        return actions
+            relief = self.pattern_relief if self.in_pattern(a.service) else 0.0
+            if (
+                a.visible_severity >= self.claim_severity - relief
+                and a.confidence >= self.claim_confidence
+                and a.service not in services
+            ):
+                actions.append(Action(alert_id=a.id, action_type="INVESTIGATE"))
+                services.add(a.service)
+        return actions + self._ignore_faint(observation, {x.alert_id for x in actions}, actions)
 
 
-class OraclePolicy(SingleAgentPolicy):
+class OracleAgent(Agent):
     """Privileged upper reference: reads the hidden truth through ``env.state()``.
     It investigates critical incidents first (most damaged first), then minor
     ones while budget remains, one claim per incident, and ignores false
