@@ -254,6 +254,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(argv: Sequence[str]) -> int:
+    """Run the server; its own parser reads the options (see ``server.app``)."""
+    try:
+        from .server.app import main as serve_main
+    except ImportError as exc:
+        return _fail(f'the server needs its extra: pip install -e ".[server]" ({exc})')
+    return serve_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alert-triage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -296,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     teams.add_argument("--episodes", type=int, default=100)
     teams.add_argument("--seed", type=int, default=0)
     teams.set_defaults(func=cmd_teams)
+    # `serve` is dispatched before parsing (its options belong to server.app's parser);
+    # it is listed here for --help.
+    sub.add_parser("serve", help="the environment server (needs the [server] extra)")
     cal = sub.add_parser("calibrate", help="score the reference single-agent policies")
     cal.add_argument("--tasks", **tasks_arg)
     cal.add_argument("--episodes", type=int, default=50)
@@ -305,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return cmd_serve(argv[1:])
     args = build_parser().parse_args(argv)
     if getattr(args, "episodes", 1) < 1:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")

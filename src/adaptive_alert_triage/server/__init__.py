@@ -1,0 +1,5 @@
+"""The environment server (``[server]`` extra): ``app`` (ASGI) and ``main()``."""
+
+from .app import app, create_server_app, main
+
+__all__ = ["app", "create_server_app", "main"]

@@ -1,0 +1,197 @@
+"""The environment server: the OpenEnv protocol, the earlier HTTP API with
+sessions, and metrics, in one ASGI app.
+
+``create_server_app()`` builds it; ``app`` is the default instance (what
+``uvicorn adaptive_alert_triage.server.app:app`` serves) and ``main()`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .legacy import LegacyApi, install_error_handlers
+from .metrics import ServerMetrics, results_summary
+from .openenv_env import build_openenv_app
+from .sessions import SessionStore
+
+DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a step is a few hundred bytes
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets a 413 JSON error,
+    whether it declares its length or streams."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return await self._reject(send, "invalid Content-Length", 400)
+                if declared > self.max_bytes:
+                    return await self._reject(send, self._too_big(declared), 413)
+        seen = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(send, self._too_big(seen), 413)
+
+    def _too_big(self, size: int) -> str:
+        return f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"
+
+    @staticmethod
+    async def _reject(send, detail: str, status: int) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_server_app(
+    max_sessions: int = 256,
+    privileged: bool = False,
+    results_path: str | None = "results/results.json",
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    idle_seconds: float = 3600.0,
+) -> FastAPI:
+    """One server: OpenEnv (``/reset``, ``/step``, ``/state``, ``/schema``,
+    ``/metadata``, ``/ws``), the earlier API (``/tasks``, ``/env/...``,
+    ``/ws/train``), ``/health`` and ``/metrics``. ``max_sessions`` caps the live
+    sessions of each protocol; ``privileged`` lets ``/env/state`` show the hidden
+    truth (for debugging only)."""
+    store = SessionStore(max_sessions=max_sessions, idle_seconds=idle_seconds)
+    metrics = ServerMetrics(sessions_live=lambda: len(store))
+    app = build_openenv_app(max_concurrent_envs=max_sessions, on_event=metrics.on_event)
+    # One /health for both protocols: OpenEnv's status plus the earlier fields.
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != "/health"]
+    legacy = LegacyApi(store, metrics, privileged=privileged)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        sessions = store.sessions()
+        return {
+            "status": "healthy",
+            "env_ready": True,
+            "sessions": len(sessions),
+            "queue_size": sum(int(s.env.team.sim.queue_length[0]) for s in sessions if not s.done),
+        }
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    @app.get("/metrics/summary")
+    async def summary() -> dict[str, Any]:
+        return results_summary(results_path)
+
+    app.include_router(legacy.router())
+    install_error_handlers(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.state.sessions = store
+    app.state.metrics = metrics
+    return app
+
+
+def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+app = create_server_app(
+    max_sessions=int(os.environ.get("ALERT_TRIAGE_MAX_SESSIONS", "256")),
+    privileged=os.environ.get("ALERT_TRIAGE_PRIVILEGED", "") == "1",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alert-triage serve", description=__doc__)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default loopback; 0.0.0.0 exposes it to the network)",
+    )
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-sessions", type=int, default=256)
+    parser.add_argument(
+        "--privileged-debug",
+        action="store_true",
+        help="let /env/state show the hidden truth (never in a shared deployment)",
+    )
+    parser.add_argument("--results", default="results/results.json", help="for /metrics/summary")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    args = build_parser().parse_args(argv)
+    if args.max_sessions < 1:
+        parser_error = f"--max-sessions must be >= 1, got {args.max_sessions}"
+        raise SystemExit(f"alert-triage serve: error: {parser_error}")
+    server_app = create_server_app(
+        max_sessions=args.max_sessions,
+        privileged=args.privileged_debug,
+        results_path=args.results,
+    )
+    uvicorn.run(server_app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,347 @@
+"""The earlier HTTP API, kept, with a session per client.
+
+``POST /env/reset/{task_id}`` starts an episode and returns its ``session_id``;
+``POST /env/step`` and ``GET /env/state`` name it in the ``X-Session-Id`` header
+(or a ``session_id`` query parameter). ``WS /ws/train`` holds one episode per
+socket. Errors are 4xx JSON with a ``detail``:
+
+* 400 malformed JSON or a missing session id; 404 unknown task or session;
+  409 a step after the episode ended; 413 an oversized body; 422 an invalid action
+  (unknown alert id, bad verb, too many decisions); 429 no room for a session.
+* Over HTTP an invalid action changes nothing (as in the Python API). Over
+  ``/ws/train`` an invalid action is answered with ``{"type": "error", "detail":
+  ...}`` and **costs the step**: the team makes no decision and time advances, so
+  a client that keeps sending bad actions still reaches the end of the episode
+  (the reply carries ``done``). The socket stays open.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from ..env import AdaptiveAlertTriageEnv
+from ..models import Action
+from ..sim.config import TASKS, get_task
+from ..tasks import GRADERS
+from .metrics import ServerMetrics
+from .sessions import Session, SessionLimitError, SessionStore
+
+TASK_NAMES = {
+    "easy": "Basic Alert Prioritisation",
+    "medium": "Resource-Constrained Triage",
+    "hard": "Cascading Failures Prevention",
+}
+# Public per-decision fields of info["processed_alerts"]; the rest is hidden truth.
+PUBLIC_DECISION_FIELDS = ("alert_id", "action_type", "status", "reason", "outcome", "correct")
+PUBLIC_INFO_FIELDS = (
+    "task_score",
+    "task_passed",
+    "denials",
+    "failures_this_step",
+    "cascades_this_step",
+    "system_failure",
+    "action_correct",
+    "cumulative_reward",
+    "step",
+    "failures_count",
+    "terminated",
+    "truncated",
+)
+
+
+class ApiError(Exception):
+    """A client error: becomes a 4xx JSON response with ``detail``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def task_list() -> list[dict[str, Any]]:
+    out = []
+    for task_id in TASKS:
+        config = get_task(task_id)
+        out.append(
+            {
+                "id": task_id,
+                "name": TASK_NAMES[task_id],
+                "max_steps": config.max_steps,
+                "team": {"investigators": config.n_investigators, "escalation_desk": 1},
+                "investigation_budget": config.investigation_budget,
+                "services": config.n_services,
+                "failure_threshold": config.failure_threshold,
+                "grader": GRADERS[task_id].__name__,
+                "pass_threshold": GRADERS[task_id].threshold,
+            }
+        )
+    return out
+
+
+def parse_actions(payload: Any) -> list[Action]:
+    """One decision, a list of them, or ``{"actions": [...]}``; validated against Action."""
+    if isinstance(payload, dict) and "actions" in payload and "alert_id" not in payload:
+        payload = payload["actions"]
+    items = payload if isinstance(payload, list) else [payload]
+    actions = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ApiError(
+                422,
+                f"decision {i} must be an object with alert_id and action_type, got "
+                f"{type(item).__name__}",
+            )
+        try:
+            actions.append(Action.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ApiError(422, f"decision {i} is invalid: {problems}") from None
+    return actions
+
+
+def public_info(info: dict[str, Any]) -> dict[str, Any]:
+    out = {k: info[k] for k in PUBLIC_INFO_FIELDS}
+    out["processed_alerts"] = [
+        {k: d[k] for k in PUBLIC_DECISION_FIELDS} for d in info["processed_alerts"]
+    ]
+    return out
+
+
+def public_state(env: AdaptiveAlertTriageEnv, privileged: bool) -> dict[str, Any]:
+    """The episode state; without the hidden truth unless the server is privileged."""
+    state = env.state().model_dump(mode="json")
+    if privileged:
+        return {**state, "privileged": True}
+    visible = ("id", "visible_severity", "confidence", "alert_type", "age", "service")
+    state["queue"] = [{k: a[k] for k in visible} for a in state["queue"]]
+    for hidden in ("incidents", "dependencies"):
+        state.pop(hidden)
+    state["config"].pop("topology", None)
+    return {**state, "privileged": False}
+
+
+class LegacyApi:
+    """The earlier API's routes over a session store."""
+
+    def __init__(
+        self, store: SessionStore, metrics: ServerMetrics, privileged: bool = False
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.privileged = privileged
+
+    # ------------------------------------------------------------ episode logic
+    def reset(self, task_id: str, seed: Any = None, api: str = "http") -> tuple[Session, dict]:
+        if task_id not in TASKS:
+            raise ApiError(404, f"unknown task_id {task_id!r}; allowed: {list(TASKS)}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ApiError(422, f"seed must be a non-negative integer or null, got {seed!r}")
+        try:
+            session = self.store.create(task_id, seed)
+        except SessionLimitError as exc:
+            raise ApiError(429, str(exc)) from None
+        observation = session.env.reset(seed=seed)
+        self.metrics.on_event("reset", {"task_id": task_id}, api)
+        return session, observation.model_dump()
+
+    def step(self, session: Session, payload: Any, api: str = "http") -> dict[str, Any]:
+        if session.done:
+            raise ApiError(409, "the episode is done; reset to start a new one")
+        try:
+            actions = parse_actions(payload)
+            observation, reward, done, info = session.env.step(actions)
+        except ApiError:
+            self.metrics.on_event("invalid", {}, api)
+            raise
+        except (ValueError, TypeError) as exc:
+            self.metrics.on_event("invalid", {}, api)
+            raise ApiError(422, str(exc)) from None
+        return self._stepped(session, observation, reward, done, info, api)
+
+    def wasted_step(self, session: Session, api: str) -> dict[str, Any]:
+        """The step an invalid /ws/train action costs: no decisions, time advances."""
+        observation, reward, done, info = session.env.step([])
+        return self._stepped(session, observation, reward, done, info, api)
+
+    def _stepped(self, session, observation, reward, done, info, api) -> dict[str, Any]:
+        session.steps += 1
+        session.done = done
+        session.info = info
+        self.metrics.on_event("step", {"task_id": session.task_id}, api)
+        if done:
+            self.metrics.on_event(
+                "episode_end", {"task_id": session.task_id, "score": info["task_score"]}, api
+            )
+        return {
+            "session_id": session.id,
+            "observation": observation.model_dump(),
+            "reward": reward.value,
+            "reward_components": reward.components,
+            "done": done,
+            "info": public_info(info),
+            "score": info["task_score"],
+        }
+
+    def session(self, session_id: str | None) -> Session:
+        if not session_id:
+            raise ApiError(
+                400,
+                "missing session id: send the session_id from POST /env/reset/{task_id} "
+                "in the X-Session-Id header or the session_id query parameter",
+            )
+        session = self.store.get(session_id)
+        if session is None:
+            raise ApiError(404, f"unknown session {session_id!r} (closed, expired or never made)")
+        return session
+
+    # ------------------------------------------------------------------ routes
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        api = self
+
+        @router.get("/tasks")
+        async def tasks() -> dict[str, Any]:
+            return {"tasks": task_list()}
+
+        @router.post("/env/reset/{task_id}")
+        async def reset(task_id: str, request: Request) -> dict[str, Any]:
+            body = await _json_body(request, allow_empty=True)
+            if body is None:
+                body = {}
+            if not isinstance(body, dict):
+                raise ApiError(
+                    422, f"the reset body must be a JSON object, got {type(body).__name__}"
+                )
+            unknown = sorted(set(body) - {"seed"})
+            if unknown:
+                raise ApiError(422, f"unknown reset field(s) {unknown}; allowed: ['seed']")
+            session, observation = api.reset(task_id, body.get("seed"))
+            return {
+                "session_id": session.id,
+                "task_id": task_id,
+                "seed": session.seed,
+                "observation": observation,
+                "done": False,
+            }
+
+        @router.post("/env/step")
+        async def step(
+            request: Request,
+            x_session_id: str | None = Header(default=None),
+            session_id: str | None = Query(default=None),
+        ) -> dict[str, Any]:
+            session = api.session(x_session_id or session_id)
+            payload = await _json_body(request)
+            return api.step(session, payload)
+
+        @router.get("/env/state")
+        async def state(
+            x_session_id: str | None = Header(default=None),
+            session_id: str | None = Query(default=None),
+        ) -> dict[str, Any]:
+            session = api.session(x_session_id or session_id)
+            return {"session_id": session.id, **public_state(session.env, api.privileged)}
+
+        @router.delete("/env/session")
+        async def close(
+            x_session_id: str | None = Header(default=None),
+            session_id: str | None = Query(default=None),
+        ) -> dict[str, Any]:
+            session = api.session(x_session_id or session_id)
+            api.store.close(session.id)
+            return {"closed": session.id}
+
+        @router.websocket("/ws/train")
+        async def train(websocket: WebSocket) -> None:
+            await websocket.accept()
+            session: Session | None = None
+            try:
+                while True:
+                    text = await websocket.receive_text()
+                    reply, session = api.ws_message(text, session)
+                    await websocket.send_text(json.dumps(reply))
+            except WebSocketDisconnect:
+                pass
+            finally:
+                if session is not None:
+                    api.store.close(session.id)
+
+        return router
+
+    def ws_message(self, text: str, session: Session | None) -> tuple[dict, Session | None]:
+        """One /ws/train message in, one reply out (never raises a client error)."""
+        done = bool(session and session.done)
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return {"type": "error", "detail": f"malformed JSON: {exc}", "done": done}, session
+        if not isinstance(message, dict) or message.get("type") not in ("reset", "step"):
+            return {
+                "type": "error",
+                "detail": 'a message must be an object with "type": "reset" or "step"',
+                "done": done,
+            }, session
+        try:
+            if message["type"] == "reset":
+                if session is not None:
+                    self.store.close(session.id)
+                    session = None
+                session, observation = self.reset(
+                    message.get("task_id", "easy"), message.get("seed"), api="ws_train"
+                )
+                reply = {
+                    "type": "reset",
+                    "session_id": session.id,
+                    "task_id": session.task_id,
+                    "observation": observation,
+                    "reward": 0.0,
+                    "done": False,
+                }
+                return reply, session
+            if session is None:
+                return {
+                    "type": "error",
+                    "detail": 'no episode yet: send {"type": "reset", "task_id": ...} first',
+                    "done": False,
+                }, session
+            if "action" not in message:
+                raise ApiError(422, 'a step message needs an "action"')
+            return {
+                "type": "step",
+                **self.step(session, message["action"], api="ws_train"),
+            }, session
+        except ApiError as exc:
+            if session is None or session.done or exc.status != 422:
+                return {"type": "error", "detail": exc.detail, "done": done}, session
+            result = self.wasted_step(session, "ws_train")
+            return {
+                "type": "error",
+                "detail": f"{exc.detail} (the step passed with no decision)",
+                **result,
+            }, session
+
+
+async def _json_body(request: Request, allow_empty: bool = False) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if allow_empty:
+            return None
+        raise ApiError(400, "the request body is empty; send JSON")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
