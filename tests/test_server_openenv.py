@@ -7,16 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
 from adaptive_alert_triage.server.client import AlertTriageClient
@@ -32,36 +29,10 @@ from adaptive_alert_triage.server.openenv_env import (
 )
 from adaptive_alert_triage.tasks import GRADERS
 
+from .server_utils import LiveServer
+
 REPO = Path(__file__).resolve().parents[1]
 HIDDEN = ("true_severity", "is_false_positive", "incident", "correlation_group", "incidents")
-
-
-class LiveServer:
-    """``app`` served by uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}/ws"
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +232,7 @@ def test_http_episodes_by_id(http):
 
 # --------------------------------------------------------------------------- /ws
 def test_ws_state_fields_and_errors(server):
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url + "/ws") as ws:
         blank = ws_call(ws, {"type": "state"})
         assert blank["type"] == "state" and blank["data"]["episode_id"] is None  # no HTTP leak
         early = ws_call(ws, {"type": "step", "data": {"decisions": []}})
@@ -296,7 +267,8 @@ def test_ws_state_fields_and_errors(server):
 
 
 def test_ws_sessions_are_isolated_and_deterministic(server):
-    with connect(server.ws_url) as a, connect(server.ws_url) as b, connect(server.ws_url) as c:
+    url = server.ws_url + "/ws"
+    with connect(url) as a, connect(url) as b, connect(url) as c:
         ra = ws_call(a, {"type": "reset", "data": {"task_id": "medium", "seed": 21}})
         rb = ws_call(b, {"type": "reset", "data": {"task_id": "medium", "seed": 21}})
         rc = ws_call(c, {"type": "reset", "data": {"task_id": "medium", "seed": 22}})
@@ -371,7 +343,7 @@ def test_session_cap_gives_a_clear_error(small_server):
     ):
         first.reset(task_id="easy", seed=1)
         second.reset(task_id="easy", seed=1)
-        with connect(small_server.ws_url) as third:
+        with connect(small_server.ws_url + "/ws") as third:
             refusal = json.loads(third.recv(timeout=10))
         assert refusal["type"] == "error" and refusal["data"]["code"] == "CAPACITY_REACHED"
         assert "capacity" in refusal["data"]["message"].lower()
