@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -369,12 +370,25 @@ def test_session_cap_gives_a_clear_error(small_server):
 
 
 # --------------------------------------------------------------------------- openenv validate
-def test_openenv_validate_cli(server):
+def _package_snapshot(target: Path) -> Path:
+    """The repository's tracked package files, without virtual environments or
+    caches: `openenv validate` digests the whole tree and refuses symlinks (a
+    venv inside the checkout, as CI makes, has them)."""
+    for name in ("openenv.yaml", "pyproject.toml", "README.md", "Dockerfile"):
+        shutil.copy2(REPO / name, target / name)
+    shutil.copytree(
+        REPO / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    return target
+
+
+def test_openenv_validate_cli(server, tmp_path):
     # The `openenv` CLI, run by this interpreter (python -m openenv.cli == the console script).
     openenv = [sys.executable, "-m", "openenv.cli", "validate"]
+    package = _package_snapshot(tmp_path)
     commands = {
-        "local": [*openenv, str(REPO)],
-        "static": [*openenv, str(REPO), "--level", "static"],
+        "local": [*openenv, str(package)],
+        "static": [*openenv, str(package), "--level", "static"],
         "url": [*openenv, "--url", server.url, "--json"],
     }
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
