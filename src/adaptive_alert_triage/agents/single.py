@@ -17,6 +17,15 @@ from ..sim.config import ACTION_TYPES
 from ..sim.incidents import CRITICAL_LEVEL
 
 
+def _unit_interval(name: str, value: float) -> float:
+    """A threshold checked to be a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
 class Agent:
     """The single-agent policy interface."""
 
@@ -83,8 +92,8 @@ class AlwaysAgent(TeamAwareAgent):
 
 class RuleBasedAgent(TeamAwareAgent):
     """Visible signals only: claim up to K alerts whose severity and confidence
-    clear thresholds (most severe first, one per service), DELAY the middling
-    ones and IGNORE the faint ones with the members left."""
+    clear thresholds (most severe first, one per service), IGNORE the faint
+    ones with the members left, and leave the rest queued."""
 
     def __init__(
         self,
@@ -95,18 +104,9 @@ class RuleBasedAgent(TeamAwareAgent):
         investigators: int = 3,
     ) -> None:
         super().__init__(team_size, investigators)
-        for name, value in (
-            ("claim_severity", claim_severity),
-            ("claim_confidence", claim_confidence),
-            ("ignore_below", ignore_below),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-        self.claim_severity = float(claim_severity)
-        self.claim_confidence = float(claim_confidence)
-        self.ignore_below = float(ignore_below)
+        self.claim_severity = _unit_interval("claim_severity", claim_severity)
+        self.claim_confidence = _unit_interval("claim_confidence", claim_confidence)
+        self.ignore_below = _unit_interval("ignore_below", ignore_below)
 
     def act(self, observation):
         budget = min(observation.resource_budget, self.investigators)
@@ -167,14 +167,9 @@ class CorrelationAwareAgent(RuleBasedAgent):
             raise TypeError(f"cascade_window must be an int >= 1, got {cascade_window!r}")
         if cascade_window < 1:
             raise ValueError(f"cascade_window must be >= 1, got {cascade_window}")
-        for name, value in (("pattern_relief", pattern_relief), ("pattern_bonus", pattern_bonus)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         self.cascade_window = cascade_window
-        self.pattern_relief = float(pattern_relief)
-        self.pattern_bonus = float(pattern_bonus)
+        self.pattern_relief = _unit_interval("pattern_relief", pattern_relief)
+        self.pattern_bonus = _unit_interval("pattern_bonus", pattern_bonus)
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:

@@ -29,6 +29,7 @@ from ..models import Action
 from ..sim.config import TASKS, get_task
 from ..tasks import GRADERS
 from .metrics import ServerMetrics
+from .openenv_env import PUBLIC_DECISION_FIELDS  # one list of what a decision may show
 from .sessions import Session, SessionLimitError, SessionStore
 
 TASK_NAMES = {
@@ -36,8 +37,6 @@ TASK_NAMES = {
     "medium": "Resource-Constrained Triage",
     "hard": "Cascading Failures Prevention",
 }
-# Public per-decision fields of info["processed_alerts"]; the rest is hidden truth.
-PUBLIC_DECISION_FIELDS = ("alert_id", "action_type", "status", "reason", "outcome", "correct")
 PUBLIC_INFO_FIELDS = (
     "task_score",
     "task_passed",
