@@ -7,6 +7,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -134,7 +135,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Every agent on every task over seeded episodes: the table, results.json
     and the plots."""
     import json
-    from pathlib import Path
 
     from .evaluation import AgentError, evaluate, format_table
 
@@ -179,7 +179,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     """PNG plots of a results.json written by ``alert-triage evaluate``."""
     import json
-    from pathlib import Path
 
     path = Path(args.results)
     try:
@@ -254,6 +253,104 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """A stored alert stream as an episode, played and graded: the same trace
+    and seed always give the same episode."""
+    from .env import AdaptiveAlertTriageEnv
+    from .evaluation import AgentError, load_agent, play_episode
+
+    if not Path(args.db).is_file():
+        return _fail(f"--db {args.db!r} does not exist")
+    trace: dict[str, object] = {"db": args.db}
+    if args.source:
+        trace["source"] = args.source
+    scenario: dict[str, object] = {"trace": trace, "trace_synthetic": args.synthetic}
+    if args.step_seconds is not None:
+        scenario["trace_step_seconds"] = args.step_seconds
+    try:
+        agents = [(name, load_agent(name)) for name in args.agents]
+        env = AdaptiveAlertTriageEnv(task_id=args.task, scenario=scenario)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc))
+    trace_info = env.team.trace
+    print(
+        f"trace {args.db}: {trace_info.n_events} notifications over "
+        f"{len(trace_info.schedule)} steps ({trace_info.step_seconds:.1f} s of alert time "
+        f"per step; synthetic incidents {'on' if args.synthetic else 'off'})"
+    )
+    if trace_info.beyond:
+        print(f"  {trace_info.beyond} notifications fell past the last step and arrive on it")
+    rows = []
+    for name, agent in agents:
+        if callable(getattr(agent, "bind", None)):
+            agent.bind(env)
+        try:
+            records = [play_episode(env, agent, args.seed + i) for i in range(args.episodes)]
+        except AgentError as exc:
+            return _fail(str(exc), 1)
+        feed = env.team.feed.stats
+        scores = [r["score"] for r in records]
+        rows.append((name, records, feed))
+        print(
+            f"{name:>12}: score {np.mean(scores):.3f} (episodes {len(records)}, seeds "
+            f"{args.seed}..{args.seed + args.episodes - 1}), return "
+            f"{np.mean([r['return'] for r in records]):.1f}, failures "
+            f"{np.mean([r['failures'] for r in records]):.2f}, external alerts queued "
+            f"{feed['queued']}, dropped {feed['dropped']}"
+        )
+    if args.json:
+        import json
+
+        payload = {
+            "db": args.db,
+            "task": args.task,
+            "seed": args.seed,
+            "agents": {
+                name: {"episodes": records, "external": feed} for name, records, feed in rows
+            },
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_ingest_stats(args: argparse.Namespace) -> int:
+    """A summary of an alert store."""
+    import json
+
+    from .ingest.store import AlertStore
+
+    if not Path(args.db).is_file():
+        return _fail(f"--db {args.db!r} does not exist")
+    try:
+        with AlertStore(args.db) as store:
+            stats = store.stats()
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+
+    def when(ts):
+        return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + "Z"
+
+    print(f"store {stats['path']}")
+    print(
+        f"  {stats['events']} notifications, {stats['alerts']} alerts "
+        f"({stats['firing']} firing, {stats['resolved']} resolved)"
+    )
+    print(f"  received {when(stats['first_received'])} .. {when(stats['last_received'])}")
+    for source, counts in sorted(stats["by_source"].items()):
+        print(
+            f"  source {source:<13} {counts['events']:>7} notifications "
+            f"{counts['alerts']:>7} alerts"
+        )
+    for name in ("by_format", "by_type", "top_services"):
+        items = ", ".join(f"{k} {v}" for k, v in stats[name].items()) or "-"
+        print(f"  {name.replace('_', ' ')}: {items}")
+    return 0
+
+
 def cmd_serve(argv: Sequence[str]) -> int:
     """Run the server; its own parser reads the options (see ``server.app``)."""
     try:
@@ -305,6 +402,35 @@ def build_parser() -> argparse.ArgumentParser:
     teams.add_argument("--episodes", type=int, default=100)
     teams.add_argument("--seed", type=int, default=0)
     teams.set_defaults(func=cmd_teams)
+    replay = sub.add_parser("replay", help="play and grade a stored alert stream as an episode")
+    replay.add_argument("--db", required=True, help="an alert store written by the server")
+    replay.add_argument("--task", choices=list(TASKS), default="hard")
+    replay.add_argument(
+        "--agents",
+        type=lambda v: [a for a in v.split(",") if a],
+        default=["rule"],
+        help="comma-separated built-in agents or MODULE:ATTR (default rule)",
+    )
+    replay.add_argument("--seed", type=int, default=0, help="seeds the synthetic ground truth")
+    replay.add_argument("--episodes", type=int, default=1)
+    replay.add_argument("--source", default=None, help="only alerts from this source")
+    replay.add_argument(
+        "--step-seconds",
+        type=float,
+        default=None,
+        help="alert time per step (default: the whole trace spread over the episode)",
+    )
+    replay.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="keep the simulator's own incidents and noise on top of the trace",
+    )
+    replay.add_argument("--json", default=None, help="write the episode records here")
+    replay.set_defaults(func=cmd_replay)
+    stats = sub.add_parser("ingest-stats", help="summarise an alert store")
+    stats.add_argument("--db", required=True)
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=cmd_ingest_stats)
     # `serve` is dispatched before parsing (its options belong to server.app's parser);
     # it is listed here for --help.
     sub.add_parser("serve", help="the environment server (needs the [server] extra)")

@@ -26,7 +26,7 @@ from .models import (
     Reward,
     trusted,
 )
-from .multiagent import AlertTriageParallelEnv
+from .multiagent import AlertTriageParallelEnv, check_live_option
 from .sim.config import ACTION_TYPES, ALERT_TYPES, REWARD_COMPONENTS
 from .sim.engine import (
     D_GROUP,
@@ -95,9 +95,13 @@ class AdaptiveAlertTriageEnv:
         """Start an episode and return its first observation."""
         if options is not None and not isinstance(options, dict):
             raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+        options = dict(options or {})
+        live = check_live_option(options.pop("live_alerts", False))
         if options:
-            raise ValueError(f"unknown reset options {sorted(options)}; none are supported yet")
-        self.team.reset_arrays(seed)
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; the one allowed is 'live_alerts'"
+            )
+        self.team.reset_arrays(seed, live_alerts=live)
         self._seed = seed if seed is not None else (self._seed if not self._started else None)
         self._started = True
         self._done = False
@@ -131,6 +135,8 @@ class AdaptiveAlertTriageEnv:
         info = step_info(
             out, row[0] != 0, self.grader, self._names, self.cumulative_reward, self.sim
         )
+        if self.team.feed is not None:
+            info["external_alerts"] = external_info(self.team)
         return self._observation(), reward, self._done, info
 
     def state(self) -> EpisodeState:
@@ -300,6 +306,16 @@ class AdaptiveAlertTriageEnv:
                 "failures_count": int(sim.failures[0]),
             },
         )
+
+
+def external_info(team: AlertTriageParallelEnv) -> dict[str, Any]:
+    """What the episode's feed of real alerts has done so far, and which alert
+    ids stand for which real alerts (by dedup key) among those queued now."""
+    feed = team.feed
+    return {
+        "stats": dict(feed.stats),
+        "queued": {feed.ids[key]: key for key in feed.queued},
+    }
 
 
 def step_info(

@@ -43,6 +43,12 @@ clear message: an unknown agent, a non-integer or out-of-range action, a step
 before ``reset()`` or after the episode ended, and by default a masked action.
 ``masked_action="noop"`` turns masked actions into NOOPs instead; the agent's
 info then reports status ``masked``.
+
+Real alerts (``adaptive_alert_triage.ingest``): ``scenario={"trace": ...}``
+replays a recorded alert stream as a deterministic episode (the synthetic
+incident and noise processes are off unless ``"trace_synthetic": True``), and
+``reset(options={"live_alerts": True})`` mixes what a ``live_source`` (a
+``LiveFeed`` over an ``AlertStore``) receives into the queue as it arrives.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ class AlertTriageParallelEnv(ParallelEnv):
         masked_action: str = "raise",
         scenario: Any = None,
         backend: str = "auto",
+        live_source: Any = None,
         **overrides: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -114,7 +121,35 @@ class AlertTriageParallelEnv(ParallelEnv):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         if max_cycles is not None:
             overrides["max_steps"] = max_cycles
+        trace_spec, trace_options, scenario = _split_trace(scenario)
+        if trace_spec is not None:
+            # The rest of a trace scenario adjusts the task, as overrides do.
+            for key, value in (scenario or {}).items():
+                overrides.setdefault(key, value)
+            scenario = None
+        if trace_spec is not None and not trace_options.get("trace_synthetic", False):
+            # A replay is the recorded stream, not the stream plus made-up storms.
+            overrides.setdefault("base_incident_rate", 0.0)
+            overrides.setdefault("noise_rate", 0.0)
         self.config = resolve_config(task_id, scenario, **overrides)
+        self.trace = None
+        if trace_spec is not None:
+            from .ingest.feed import load_trace
+
+            self.trace = load_trace(
+                trace_spec, self.config.max_steps, trace_options.get("trace_step_seconds")
+            )
+        if live_source is not None and not (
+            callable(getattr(live_source, "start", None))
+            and callable(getattr(live_source, "poll", None))
+        ):
+            raise TypeError(
+                "live_source must have start() and poll() methods (e.g. "
+                f"ingest.LiveFeed(AlertStore(path))), got {type(live_source).__name__}"
+            )
+        self.live_source = live_source
+        self.feed = None  # the external alerts of the running episode, if any
+        self.last_injection = None
         self.render_mode = render_mode
         self.reward_mode = reward_mode
         self.masked_action = masked_action
@@ -160,15 +195,18 @@ class AlertTriageParallelEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+        live = False
         if options is not None:
             if not isinstance(options, dict):
                 raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+            options = dict(options)
+            live = check_live_option(options.pop("live_alerts", False))
             if options:
                 warnings.warn(
                     f"reset options {sorted(options)} are not used by this environment",
                     stacklevel=2,
                 )
-        self.reset_arrays(seed)
+        self.reset_arrays(seed, live_alerts=live)
         infos = {agent: {} for agent in self.agents}
         if self.render_mode == "human":
             self.render()
@@ -213,15 +251,55 @@ class AlertTriageParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
-    def reset_arrays(self, seed: int | None = None) -> None:
+    def reset_arrays(self, seed: int | None = None, live_alerts: bool = False) -> None:
         """The core of `reset` without building per-agent dicts (options are
         checked by `reset`)."""
+        if live_alerts and self.live_source is None:
+            raise ValueError(
+                "live_alerts needs a source of ingested alerts: construct the env with "
+                "live_source=LiveFeed(AlertStore(path)) (the server does this for its sessions)"
+            )
         if seed is None and not self._started:
             seed = self._seed
         self.sim.reset([seed])
         self._started = True
         self.agents = list(self.possible_agents)
         self.last_outcome = None
+        self.feed = None
+        self.last_injection = None
+        self._live = bool(live_alerts)
+        if self.trace is None and not self._live:
+            return
+        from .ingest.feed import EpisodeFeed, merge_into_reset
+
+        self.feed = EpisodeFeed(self.sim)
+        events = list(self.trace.at(0)) if self.trace is not None else []
+        if self._live:
+            events += self.live_source.start()
+        injection = self.feed.apply(events, now=self._now())
+        merge_into_reset(self.sim, injection)
+        self.last_injection = injection
+
+    def _now(self) -> float | None:
+        return (
+            self.live_source.clock() if self._live and hasattr(self.live_source, "clock") else None
+        )
+
+    def _feed_step(self, out: StepOutcome, observe: bool | str) -> None:
+        """After a step: queue the external alerts that arrived during it."""
+        from .ingest.feed import merge_into_outcome
+
+        events = list(self.trace.at(int(self.sim.t[0]))) if self.trace is not None else []
+        if self._live:
+            events += self.live_source.poll()
+        injection = self.feed.apply(events, now=self._now())
+        self.last_injection = injection
+        if not injection.counters:
+            return
+        merge_into_outcome(out, injection)
+        if observe:
+            out.observations = self.sim.observe(team=observe == "team")
+            out.action_masks = self.sim.legal.copy()
 
     def step_arrays(self, actions: np.ndarray, observe: bool = False) -> StepOutcome:
         """The same step as `step`, with a (1, n_agents) int array in (columns in
@@ -243,6 +321,8 @@ class AlertTriageParallelEnv(ParallelEnv):
                 f"allowed by its action_mask (pass masked_action='noop' to turn such actions "
                 f"into NOOPs)"
             ) from None
+        if self.feed is not None and not self.sim.n_needing_reset:
+            self._feed_step(out, observe)
         self.last_outcome = out
         if self.sim.n_needing_reset:
             self.agents = []
@@ -301,6 +381,32 @@ class AlertTriageParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def check_live_option(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"reset option live_alerts must be true or false, got {value!r}")
+    return value
+
+
+def _split_trace(scenario: Any) -> tuple[Any, dict[str, Any], Any]:
+    """(trace spec, trace options, the rest of the scenario) of a scenario
+    mapping; a scenario without a trace passes through untouched."""
+    if not isinstance(scenario, dict) or "trace" not in scenario:
+        for key in ("trace_step_seconds", "trace_synthetic"):
+            if isinstance(scenario, dict) and key in scenario:
+                raise ValueError(f"scenario option {key!r} needs a 'trace' in the same scenario")
+        return None, {}, scenario
+    rest = dict(scenario)
+    spec = rest.pop("trace")
+    options = {
+        key: rest.pop(key) for key in ("trace_step_seconds", "trace_synthetic") if key in rest
+    }
+    if not isinstance(options.get("trace_synthetic", False), bool):
+        raise TypeError(
+            f"trace_synthetic must be true or false, got {options['trace_synthetic']!r}"
+        )
+    return spec, options, rest
 
 
 def parallel_env(
