@@ -1,5 +1,5 @@
 """The environment server: the OpenEnv protocol, the earlier HTTP API with
-sessions, and metrics, in one ASGI app.
+sessions, alert ingestion into a durable store, and metrics, in one ASGI app.
 
 ``create_server_app()`` builds it; ``app`` is the default instance (what
 ``uvicorn adaptive_alert_triage.server.app:app`` serves) and ``main()`` runs it.
@@ -18,6 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..ingest.feed import LiveFeed
+from ..ingest.store import AlertStore
+from .ingest_api import IngestApi
 from .legacy import LegacyApi, install_error_handlers
 from .metrics import ServerMetrics, results_summary
 from .openenv_env import build_openenv_app
@@ -98,18 +101,26 @@ def create_server_app(
     results_path: str | None = "results/results.json",
     max_body_bytes: int = DEFAULT_MAX_BODY,
     idle_seconds: float = 3600.0,
+    db_path: str | None = None,
+    ingest_token: str | None = None,
 ) -> FastAPI:
     """One server: OpenEnv (``/reset``, ``/step``, ``/state``, ``/schema``,
     ``/metadata``, ``/ws``), the earlier API (``/tasks``, ``/env/...``,
     ``/ws/train``), ``/health`` and ``/metrics``. ``max_sessions`` caps the live
     sessions of each protocol; ``privileged`` lets ``/env/state`` show the hidden
-    truth (for debugging only)."""
+    truth (for debugging only). ``db_path`` is the SQLite alert store that
+    ``/ingest/alerts`` writes and live sessions read (None: ingestion off);
+    ``ingest_token`` makes ingestion require ``Authorization: Bearer <token>``."""
     store = SessionStore(max_sessions=max_sessions, idle_seconds=idle_seconds)
     metrics = ServerMetrics(sessions_live=lambda: len(store))
-    app = build_openenv_app(max_concurrent_envs=max_sessions, on_event=metrics.on_event)
+    alerts = AlertStore(db_path) if db_path is not None else None
+    live_feed = (lambda: LiveFeed(alerts)) if alerts is not None else None
+    app = build_openenv_app(
+        max_concurrent_envs=max_sessions, on_event=metrics.on_event, live_feed=live_feed
+    )
     # One /health for both protocols: OpenEnv's status plus the earlier fields.
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != "/health"]
-    legacy = LegacyApi(store, metrics, privileged=privileged)
+    legacy = LegacyApi(store, metrics, privileged=privileged, live_feed=live_feed)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -130,6 +141,7 @@ def create_server_app(
         return results_summary(results_path)
 
     app.include_router(legacy.router())
+    app.include_router(IngestApi(alerts, metrics, token=ingest_token).router())
     install_error_handlers(app)
 
     @app.exception_handler(StarletteHTTPException)
@@ -143,6 +155,7 @@ def create_server_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.state.sessions = store
     app.state.metrics = metrics
+    app.state.alert_store = alerts
     return app
 
 
@@ -156,6 +169,8 @@ def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 app = create_server_app(
     max_sessions=int(os.environ.get("ALERT_TRIAGE_MAX_SESSIONS", "256")),
     privileged=os.environ.get("ALERT_TRIAGE_PRIVILEGED", "") == "1",
+    db_path=os.environ.get("ALERT_TRIAGE_DB") or None,
+    ingest_token=os.environ.get("ALERT_TRIAGE_INGEST_TOKEN") or None,
 )
 
 
@@ -174,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="let /env/state show the hidden truth (never in a shared deployment)",
     )
     parser.add_argument("--results", default="results/results.json", help="for /metrics/summary")
+    parser.add_argument(
+        "--db",
+        default="alert-triage.db",
+        help="SQLite store of ingested alerts (WAL mode; created if missing)",
+    )
+    parser.add_argument(
+        "--ingest-token",
+        default=os.environ.get("ALERT_TRIAGE_INGEST_TOKEN") or None,
+        help="shared secret that /ingest/alerts requires as a Bearer token "
+        "(default: $ALERT_TRIAGE_INGEST_TOKEN; unset means no authentication)",
+    )
     return parser
 
 
@@ -184,11 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_sessions < 1:
         parser_error = f"--max-sessions must be >= 1, got {args.max_sessions}"
         raise SystemExit(f"alert-triage serve: error: {parser_error}")
-    server_app = create_server_app(
-        max_sessions=args.max_sessions,
-        privileged=args.privileged_debug,
-        results_path=args.results,
-    )
+    try:
+        server_app = create_server_app(
+            max_sessions=args.max_sessions,
+            privileged=args.privileged_debug,
+            results_path=args.results,
+            db_path=args.db,
+            ingest_token=args.ingest_token,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"alert-triage serve: error: {exc}") from None
     uvicorn.run(server_app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -18,6 +18,7 @@ socket. Errors are 4xx JSON with a ``detail``:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -56,7 +57,7 @@ PUBLIC_INFO_FIELDS = (
 class ApiError(Exception):
     """A client error: becomes a 4xx JSON response with ``detail``."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -111,6 +112,8 @@ def public_info(info: dict[str, Any]) -> dict[str, Any]:
     out["processed_alerts"] = [
         {k: d[k] for k in PUBLIC_DECISION_FIELDS} for d in info["processed_alerts"]
     ]
+    if "external_alerts" in info:  # a live session: which ids are real alerts
+        out["external_alerts"] = info["external_alerts"]
     return out
 
 
@@ -131,23 +134,35 @@ class LegacyApi:
     """The earlier API's routes over a session store."""
 
     def __init__(
-        self, store: SessionStore, metrics: ServerMetrics, privileged: bool = False
+        self,
+        store: SessionStore,
+        metrics: ServerMetrics,
+        privileged: bool = False,
+        live_feed: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.privileged = privileged
+        self.live_feed = live_feed  # makes a LiveFeed for a session that opts in
 
     # ------------------------------------------------------------ episode logic
-    def reset(self, task_id: str, seed: Any = None, api: str = "http") -> tuple[Session, dict]:
+    def reset(
+        self, task_id: str, seed: Any = None, api: str = "http", options: Any = None
+    ) -> tuple[Session, dict]:
         if task_id not in TASKS:
             raise ApiError(404, f"unknown task_id {task_id!r}; allowed: {list(TASKS)}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ApiError(422, f"seed must be a non-negative integer or null, got {seed!r}")
+        live = live_option(options)
+        if live and self.live_feed is None:
+            raise ApiError(
+                409, "live_alerts needs the server's alert store: start it with --db PATH"
+            )
         try:
-            session = self.store.create(task_id, seed)
+            session = self.store.create(task_id, seed, self.live_feed() if live else None)
         except SessionLimitError as exc:
             raise ApiError(429, str(exc)) from None
-        observation = session.env.reset(seed=seed)
+        observation = session.env.reset(seed=seed, options={"live_alerts": live} if live else None)
         self.metrics.on_event("reset", {"task_id": task_id}, api)
         return session, observation.model_dump()
 
@@ -219,10 +234,12 @@ class LegacyApi:
                 raise ApiError(
                     422, f"the reset body must be a JSON object, got {type(body).__name__}"
                 )
-            unknown = sorted(set(body) - {"seed"})
+            unknown = sorted(set(body) - {"seed", "options"})
             if unknown:
-                raise ApiError(422, f"unknown reset field(s) {unknown}; allowed: ['seed']")
-            session, observation = api.reset(task_id, body.get("seed"))
+                raise ApiError(
+                    422, f"unknown reset field(s) {unknown}; allowed: ['seed', 'options']"
+                )
+            session, observation = api.reset(task_id, body.get("seed"), options=body.get("options"))
             return {
                 "session_id": session.id,
                 "task_id": task_id,
@@ -294,7 +311,10 @@ class LegacyApi:
                     self.store.close(session.id)
                     session = None
                 session, observation = self.reset(
-                    message.get("task_id", "easy"), message.get("seed"), api="ws_train"
+                    message.get("task_id", "easy"),
+                    message.get("seed"),
+                    api="ws_train",
+                    options=message.get("options"),
                 )
                 reply = {
                     "type": "reset",
@@ -326,6 +346,21 @@ class LegacyApi:
                 "detail": f"{exc.detail} (the step passed with no decision)",
                 **result,
             }, session
+
+
+def live_option(options: Any) -> bool:
+    """The ``live_alerts`` flag of reset options (the only option there is)."""
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise ApiError(422, f"options must be a JSON object, got {type(options).__name__}")
+    unknown = sorted(set(options) - {"live_alerts"})
+    if unknown:
+        raise ApiError(422, f"unknown reset option(s) {unknown}; allowed: ['live_alerts']")
+    value = options.get("live_alerts", False)
+    if not isinstance(value, bool):
+        raise ApiError(422, f"live_alerts must be true or false, got {value!r}")
+    return value
 
 
 async def _json_body(request: Request, allow_empty: bool = False) -> Any:

@@ -58,6 +58,18 @@ class ServerMetrics:
             buckets=SCORE_BUCKETS,
             registry=self.registry,
         )
+        self.ingest_alerts = Counter(
+            "alert_triage_ingest_alerts",
+            "Ingested alert notifications stored, by source, payload format and status.",
+            ["source", "format", "status"],
+            registry=self.registry,
+        )
+        self.ingest_rejected = Counter(
+            "alert_triage_ingest_rejected",
+            "Ingested alerts or requests rejected, by payload format and reason.",
+            ["format", "reason"],
+            registry=self.registry,
+        )
         self.live = Gauge(
             "alert_triage_sessions_live",
             "Sessions of the earlier HTTP API currently held by the server.",

@@ -88,7 +88,7 @@ TASK_SCORING = {
 }
 # Fields of the info's per-decision records that an agent may see.
 PUBLIC_DECISION_FIELDS = ("alert_id", "action_type", "status", "reason", "outcome", "correct")
-RESET_OPTIONS = ("seed", "episode_id", "task_id", "split", "index")
+RESET_OPTIONS = ("seed", "episode_id", "task_id", "split", "index", "options")
 STEP_OPTIONS = ("timeout_s", "request_id", "episode_id")
 
 EventHook = Callable[[str, dict[str, Any]], None]
@@ -284,11 +284,15 @@ class AlertTriageEnvironment(
     SUPPORTS_CONCURRENT_SESSIONS = True
 
     def __init__(
-        self, on_event: EventHook | None = None, http_episodes: HttpEpisodes | None = None
+        self,
+        on_event: EventHook | None = None,
+        http_episodes: HttpEpisodes | None = None,
+        live_feed: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
         self._on_event = on_event
         self._http = http_episodes
+        self._live_feed = live_feed  # makes a LiveFeed for an episode that opts in
         self._episode: _Episode | None = None
 
     # ------------------------------------------------------------------ OpenEnv API
@@ -302,10 +306,13 @@ class AlertTriageEnvironment(
         """Start an episode of ``task_id`` (default ``"easy"``; or the task-API
         ``split`` and ``index``) with ``seed`` (None: a random episode)."""
         task_id = self._check_reset(seed, episode_id, task_id, kwargs)
+        live = self._live_option(kwargs.get("options"))
         if episode_id is None:
             episode_id = str(uuid.uuid4())
-        env = AdaptiveAlertTriageEnv(task_id=task_id)
-        first = env.reset(seed=seed)
+        env = AdaptiveAlertTriageEnv(
+            task_id=task_id, live_source=self._live_feed() if live else None
+        )
+        first = env.reset(seed=seed, options={"live_alerts": True} if live else None)
         state = AlertTriageState(
             episode_id=episode_id,
             step_count=0,
@@ -425,6 +432,24 @@ class AlertTriageEnvironment(
         return [task_spec(t) for t in TASK_IDS[start:stop]]
 
     # ------------------------------------------------------------------ helpers
+    def _live_option(self, options: Any) -> bool:
+        """``options={"live_alerts": true}``: mix ingested alerts into the queue."""
+        if options is None:
+            return False
+        if not isinstance(options, dict):
+            raise InvalidRequestError(f"options must be an object, got {type(options).__name__}")
+        unknown = sorted(set(options) - {"live_alerts"})
+        if unknown:
+            raise InvalidRequestError(f"unknown options {unknown}; allowed: ['live_alerts']")
+        live = options.get("live_alerts", False)
+        if not isinstance(live, bool):
+            raise InvalidRequestError(f"live_alerts must be true or false, got {live!r}")
+        if live and self._live_feed is None:
+            raise InvalidRequestError(
+                "live_alerts needs the server's alert store: start it with --db PATH"
+            )
+        return live
+
     def _check_reset(self, seed: Any, episode_id: Any, task_id: Any, extra: dict[str, Any]) -> str:
         unknown = sorted(set(extra) - set(RESET_OPTIONS))
         if unknown:
@@ -527,6 +552,8 @@ class AlertTriageEnvironment(
                 failures_this_step=int(info["failures_this_step"]),
                 cascades_this_step=int(info["cascades_this_step"]),
             )
+            if "external_alerts" in info:
+                fields["metadata"] = {"external_alerts": info["external_alerts"]}
         return AlertTriageObservation(**fields)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -618,7 +645,11 @@ async def _alert_triage_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-def build_openenv_app(max_concurrent_envs: int = 64, on_event: EventHook | None = None) -> FastAPI:
+def build_openenv_app(
+    max_concurrent_envs: int = 64,
+    on_event: EventHook | None = None,
+    live_feed: Callable[[], Any] | None = None,
+) -> FastAPI:
     """The OpenEnv app: ``/reset``, ``/step``, ``/state``, ``/schema``,
     ``/metadata``, ``/health``, ``/ws`` (plus OpenEnv's ``/mcp`` and task API
     ``/adaptive-alert-triage/...``). ``max_concurrent_envs`` caps the ``/ws``
@@ -633,7 +664,7 @@ def build_openenv_app(max_concurrent_envs: int = 64, on_event: EventHook | None 
 
     def alert_triage_environment() -> AlertTriageEnvironment:
         shared = http_episodes if _TRANSPORT.get() == "http" else None
-        return AlertTriageEnvironment(on_event=on_event, http_episodes=shared)
+        return AlertTriageEnvironment(on_event=on_event, http_episodes=shared, live_feed=live_feed)
 
     app = create_app(
         alert_triage_environment,

@@ -45,9 +45,10 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, task_id: str, seed: int | None) -> Session:
-        """A new session with a fresh env for ``task_id`` (already validated)."""
-        env = AdaptiveAlertTriageEnv(task_id=task_id)
+    def create(self, task_id: str, seed: int | None, live_source: Any = None) -> Session:
+        """A new session with a fresh env for ``task_id`` (already validated);
+        ``live_source`` feeds it ingested alerts if it opts in at reset."""
+        env = AdaptiveAlertTriageEnv(task_id=task_id, live_source=live_source)
         session = Session(id=secrets.token_urlsafe(12), task_id=task_id, env=env, seed=seed)
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
