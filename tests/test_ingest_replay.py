@@ -457,3 +457,51 @@ def test_replay_and_ingest_stats_commands(tmp_path):
     AlertStore(empty).close()
     nothing = _cli("replay", "--db", str(empty))
     assert nothing.returncode == 2 and "no alerts" in nothing.stderr
+
+
+def test_an_acknowledgement_changes_nothing_and_needs_a_known_key():
+    trigger = {"id": "k", "service": "edge", "alert_type": "NETWORK", "severity": 0.9, "time": T0}
+    ack = AlertEvent(
+        "native", "native:k", "firing", "unknown", "APPLICATION", 0.5, None, T0, status_only=True
+    )
+    stranger = AlertEvent(
+        "native", "native:z", "firing", "unknown", "APPLICATION", 0.5, None, T0, status_only=True
+    )
+    env = AdaptiveAlertTriageEnv("hard", scenario={"trace": [trigger]})
+    env.reset(seed=0)
+    feed = env.team.feed
+    before = {r["id"]: r["visible_severity"] for r in env.sim.queue_records(0)}
+    feed.apply([ack, stranger])
+    after = {r["id"]: r["visible_severity"] for r in env.sim.queue_records(0)}
+    assert before == after
+    assert feed.stats["renotified"] == 1 and feed.stats["unknown_key"] == 1
+
+
+def test_a_status_only_notification_keeps_the_stored_alert(tmp_path):
+    with AlertStore(tmp_path / "a.db") as store:
+        store.add(
+            [AlertEvent("pagerduty", "pagerduty:k", "firing", "edge", "NETWORK", 0.9)], "pagerduty"
+        )
+        store.add(
+            [
+                AlertEvent(
+                    "pagerduty",
+                    "pagerduty:k",
+                    "resolved",
+                    "unknown",
+                    "APPLICATION",
+                    0.5,
+                    status_only=True,
+                )
+            ],
+            "pagerduty",
+        )
+        (row,) = store.alerts()
+        assert (row["status"], row["service"], row["alert_type"], row["severity"]) == (
+            "resolved",
+            "edge",
+            "NETWORK",
+            0.9,
+        )
+        assert row["notifications"] == 2
+        assert [e.event.status_only for e in store.events()] == [False, True]

@@ -9,7 +9,10 @@
   team already decided is a re-notification and changes nothing;
 * a ``resolved`` notification takes a queued alert off the queue (its
   incident, if it had one, goes on); after it, the key may fire again as a new
-  alert.
+  alert;
+* a status-only ``firing`` notification (an acknowledgement) changes nothing,
+  and one for a key the episode never saw is counted (``unknown_key``), not
+  queued: it says nothing about the alert.
 
 Services are matched by name to the episode's services (``svc-03``); any other
 name maps to a service by a stable hash of the name, so one real service is
@@ -86,7 +89,7 @@ class EpisodeFeed:
         self.decided: set[str] = set()  # keys whose alert left the queue, not by the sender
         self.ids: dict[str, str] = {}  # key -> the alert id the agent sees
         self.stats = dict.fromkeys(
-            ("queued", "updated", "withdrawn", "renotified", "unknown_resolved", "dropped"), 0
+            ("queued", "updated", "withdrawn", "renotified", "unknown_key", "dropped"), 0
         )
 
     def _sweep(self) -> None:
@@ -121,7 +124,11 @@ class EpisodeFeed:
                 elif key in self.decided:
                     self.decided.discard(key)  # it may fire again as a new alert
                 else:
-                    self.stats["unknown_resolved"] += 1
+                    self.stats["unknown_key"] += 1
+                continue
+            if ev.status_only:  # an acknowledgement: it shows nothing new
+                known = key in pending or key in self.queued or key in self.decided
+                self.stats["renotified" if known else "unknown_key"] += 1
                 continue
             if key in pending:
                 i = pending[key]

@@ -694,6 +694,9 @@ def _pagerduty(obj: Mapping[str, Any]) -> AlertEvent:
         starts_at=_time(body.get("timestamp"), "payload.timestamp"),
         summary=summary,
         labels=labels,
+        # An acknowledge or resolve usually carries no payload: it changes only the
+        # status of the alert its dedup_key names.
+        status_only=action != "trigger" and not (summary or source or severity is not None),
     )
 
 

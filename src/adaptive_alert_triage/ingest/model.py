@@ -36,7 +36,11 @@ class AlertEvent:
 
     ``dedup_key`` is prefixed by the source (``"alertmanager:<fingerprint>"``),
     so keys of different senders never collide. Times are Unix seconds (UTC).
-    ``confidence`` is None when the sender has no notion of it.
+    ``confidence`` is None when the sender has no notion of it. ``status_only``
+    marks a notification that names an alert by key and says only its new
+    status (a PagerDuty acknowledge or resolve without a payload): its service,
+    type and severity are placeholders, so it must not overwrite what the
+    alert's earlier notifications said.
     """
 
     source: str
@@ -50,6 +54,7 @@ class AlertEvent:
     ends_at: float | None = None
     summary: str = ""
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    status_only: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

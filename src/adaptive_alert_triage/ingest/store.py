@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS events (
     starts_at REAL,
     ends_at REAL,
     summary TEXT NOT NULL,
-    labels TEXT NOT NULL
+    labels TEXT NOT NULL,
+    status_only INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_key ON events (dedup_key);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -67,11 +68,32 @@ _EVENT_COLUMNS = (
     "source, dedup_key, status, service, alert_type, severity, confidence, "
     "starts_at, ends_at, summary, labels"
 )
+_UPSERT = (
+    "INSERT INTO alerts (dedup_key, source, format, status, service, alert_type, "
+    "severity, confidence, starts_at, ends_at, summary, labels, first_seen, "
+    "last_seen, notifications) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+    "ON CONFLICT (dedup_key) DO UPDATE SET status = excluded.status, "
+)
+#: A full notification replaces what the alert shows ...
+_UPSERT_FULL = _UPSERT + (
+    "service = excluded.service, alert_type = excluded.alert_type, "
+    "severity = excluded.severity, confidence = excluded.confidence, "
+    "starts_at = COALESCE(excluded.starts_at, alerts.starts_at), "
+    "ends_at = excluded.ends_at, summary = excluded.summary, "
+    "labels = excluded.labels, last_seen = excluded.last_seen, "
+    "notifications = alerts.notifications + 1"
+)
+#: ... a status-only one changes its status alone.
+_UPSERT_STATUS = _UPSERT + (
+    "ends_at = COALESCE(excluded.ends_at, alerts.ends_at), "
+    "last_seen = excluded.last_seen, notifications = alerts.notifications + 1"
+)
 
 
-def _event_from_row(row: tuple) -> AlertEvent:
+def _event_from_row(row: tuple, status_only: bool = False) -> AlertEvent:
     source, key, status, service, atype, severity, confidence, starts, ends, summary, labels = row
     return AlertEvent(
+        status_only=bool(status_only),
         source=source,
         dedup_key=key,
         status=status,
@@ -145,8 +167,8 @@ class AlertStore:
             for ev in events:
                 labels = json.dumps(ev.labels, sort_keys=True)
                 cur = self._db.execute(
-                    f"INSERT INTO events (received_at, format, {_EVENT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events (received_at, format, {_EVENT_COLUMNS}, status_only) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         now,
                         fmt,
@@ -161,21 +183,12 @@ class AlertStore:
                         ev.ends_at,
                         ev.summary,
                         labels,
+                        int(ev.status_only),
                     ),
                 )
                 seqs.append(int(cur.lastrowid))
                 self._db.execute(
-                    "INSERT INTO alerts (dedup_key, source, format, status, service, alert_type, "
-                    "severity, confidence, starts_at, ends_at, summary, labels, first_seen, "
-                    "last_seen, notifications) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
-                    "ON CONFLICT (dedup_key) DO UPDATE SET status = excluded.status, "
-                    "service = excluded.service, alert_type = excluded.alert_type, "
-                    "severity = excluded.severity, confidence = excluded.confidence, "
-                    "starts_at = COALESCE(excluded.starts_at, alerts.starts_at), "
-                    "ends_at = excluded.ends_at, summary = excluded.summary, "
-                    "labels = excluded.labels, last_seen = excluded.last_seen, "
-                    "notifications = alerts.notifications + 1",
+                    _UPSERT_STATUS if ev.status_only else _UPSERT_FULL,
                     (
                         ev.dedup_key,
                         ev.source,
@@ -213,7 +226,10 @@ class AlertStore:
     ) -> list[StoredEvent]:
         """Stored notifications with ``seq > after``, in arrival order,
         optionally from one source and received in ``[since, until]``."""
-        sql = f"SELECT seq, received_at, format, {_EVENT_COLUMNS} FROM events WHERE seq > ?"
+        sql = (
+            f"SELECT seq, received_at, format, status_only, {_EVENT_COLUMNS} "
+            "FROM events WHERE seq > ?"
+        )
         args: list[Any] = [int(after)]
         if source is not None:
             sql += " AND source = ?"
@@ -229,7 +245,7 @@ class AlertStore:
             sql += " LIMIT ?"
             args.append(int(limit))
         return [
-            StoredEvent(row[0], row[1], row[2], _event_from_row(row[3:]))
+            StoredEvent(row[0], row[1], row[2], _event_from_row(row[4:], row[3]))
             for row in self._query(sql, tuple(args))
         ]
 

@@ -6,7 +6,7 @@ and the project's own alert JSON, detected by shape or chosen with
 stored (and committed) before the reply, the bad ones are listed by index with
 the reason. Status codes:
 
-* 200: every alert stored (an empty batch is fine);
+* 200: every alert stored (an empty batch is fine; a bare ``[]`` is read as native);
 * 207: some stored, some rejected (the body says which);
 * 400 / 415 / 422: nothing stored (malformed JSON, unknown format, every alert
   invalid), with a ``detail`` that says why;
@@ -83,8 +83,11 @@ class IngestApi:
         raw = await request.body()
         try:
             payload = json.loads(raw)
+            json.dumps(payload, ensure_ascii=False).encode()  # lone surrogates: UnicodeEncodeError
         except (ValueError, RecursionError) as exc:  # also: too many digits, too deep
             raise self._reject(400, f"malformed JSON: {exc}", fmt or "unknown", "json") from None
+        if payload == [] and fmt is None:
+            fmt = "native"  # an empty batch has no shape to detect, and nothing to store
         try:
             used, items = parse(payload, fmt)
         except PayloadError as exc:

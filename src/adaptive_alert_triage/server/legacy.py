@@ -156,7 +156,7 @@ class LegacyApi:
         live = live_option(options)
         if live and self.live_feed is None:
             raise ApiError(
-                409, "live_alerts needs the server's alert store: start it with --db PATH"
+                422, "live_alerts needs the server's alert store: start it with --db PATH"
             )
         try:
             session = self.store.create(task_id, seed, self.live_feed() if live else None)
@@ -371,7 +371,7 @@ async def _json_body(request: Request, allow_empty: bool = False) -> Any:
         raise ApiError(400, "the request body is empty; send JSON")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also: too many digits, nested too deep
         raise ApiError(400, f"malformed JSON: {exc}") from None
 
 
