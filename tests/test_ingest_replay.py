@@ -505,3 +505,10 @@ def test_a_status_only_notification_keeps_the_stored_alert(tmp_path):
         )
         assert row["notifications"] == 2
         assert [e.event.status_only for e in store.events()] == [False, True]
+
+
+def test_faces_without_a_feed_refuse_a_trace_clearly():
+    from adaptive_alert_triage.gym_env import AlertTriageGymEnv
+
+    with pytest.raises(TypeError, match="trace scenario is played by"):
+        AlertTriageGymEnv("hard", scenario={"trace": storm(2)})

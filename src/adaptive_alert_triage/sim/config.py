@@ -224,6 +224,11 @@ FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(TaskC
 
 def check_field_names(overrides: Mapping[str, Any]) -> None:
     unknown = sorted(set(overrides) - FIELD_NAMES)
+    if set(unknown) & {"trace", "trace_step_seconds", "trace_synthetic"}:
+        raise TypeError(
+            "a trace scenario is played by the PettingZoo env and the single-agent env "
+            "(they apply it between steps); this face takes TaskConfig fields only"
+        )
     if unknown:
         raise TypeError(f"unknown task parameter(s) {unknown}; allowed: {sorted(FIELD_NAMES)}")
 
