@@ -15,6 +15,8 @@ def _builtin(name: str) -> Callable[[], Any]:
         from ..agents.llm import LLMAgent
 
         return LLMAgent
+    if name == "ppo":
+        return _ppo_agent
     return {
         "random": agents.RandomAgent,
         "rule": agents.RuleBasedAgent,
@@ -23,10 +25,23 @@ def _builtin(name: str) -> Callable[[], Any]:
     }[name]
 
 
+def _ppo_agent() -> Any:
+    """The trained policy of whichever task the agent is bound to. A missing
+    ``[train]`` extra is a ValueError here, so the CLI reports it as a bad agent."""
+    from ..agents.learned import PPOAgent
+
+    try:
+        return PPOAgent()
+    except ImportError as exc:
+        raise ValueError(f"agent 'ppo': {exc}") from exc
+
+
 #: Built-in agent names. ``oracle`` is privileged (reads the hidden truth): the
 #: graders' upper reference, not a competitor. ``llm`` needs the ``[llm]`` extra
 #: and an endpoint (``API_BASE_URL``, ``MODEL_NAME``, ``OPENAI_API_KEY``).
-AGENT_NAMES = ("random", "rule", "correlation", "oracle", "llm")
+#: ``ppo`` needs the ``[train]`` extra and ``policies/ppo_<task>.zip`` (or the
+#: directory in ``ALERT_TRIAGE_POLICIES``); see docs/training.md.
+AGENT_NAMES = ("random", "rule", "correlation", "oracle", "llm", "ppo")
 DEFAULT_AGENTS = ("random", "rule", "correlation", "oracle")
 
 
