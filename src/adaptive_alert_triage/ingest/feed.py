@@ -38,6 +38,8 @@ import numpy as np
 from ..sim import external
 from ..sim.config import ALERT_TYPES
 from ..sim.engine import (
+    AL_ACTIVE,
+    AL_COUNTER,
     I_FIRST_ALERT,
     I_FIRST_FLAGS,
     N_DROPPED,
@@ -98,7 +100,7 @@ class EpisodeFeed:
         if not self.queued:
             return
         alerts = self.sim.alerts[self.b]
-        live = set(alerts[alerts[:, 0] > 0.5, 1].astype(np.int64).tolist())
+        live = set(alerts[alerts[:, AL_ACTIVE] > 0.5, AL_COUNTER].astype(np.int64).tolist())
         for key, counter in list(self.queued.items()):
             if counter not in live:
                 del self.queued[key]
