@@ -93,14 +93,7 @@ class AdaptiveAlertTriageEnv:
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
         """Start an episode and return its first observation."""
-        if options is not None and not isinstance(options, dict):
-            raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
-        options = dict(options or {})
-        live = check_live_option(options.pop("live_alerts", False))
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; the one allowed is 'live_alerts'"
-            )
+        live = live_alerts_option(options)
         self.team.reset_arrays(seed, live_alerts=live)
         self._seed = seed if seed is not None else (self._seed if not self._started else None)
         self._started = True
@@ -306,6 +299,19 @@ class AdaptiveAlertTriageEnv:
                 "failures_count": int(sim.failures[0]),
             },
         )
+
+
+def live_alerts_option(options: Any) -> bool:
+    """The ``live_alerts`` flag of reset options, the one option there is. Every
+    face that takes reset options (this env, both HTTP APIs) checks them here."""
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(set(options) - {"live_alerts"})
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; the one allowed is 'live_alerts'")
+    return check_live_option(options.get("live_alerts", False))
 
 
 def external_info(team: AlertTriageParallelEnv) -> dict[str, Any]:

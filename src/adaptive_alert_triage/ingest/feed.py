@@ -40,6 +40,7 @@ from ..sim.config import ALERT_TYPES
 from ..sim.engine import (
     AL_ACTIVE,
     AL_COUNTER,
+    E_FIRST_ALERT,
     I_FIRST_ALERT,
     I_FIRST_FLAGS,
     N_DROPPED,
@@ -180,15 +181,24 @@ def _replace_severity(alert: external.ExternalAlert, severity: float) -> externa
     return dataclasses.replace(alert, visible_severity=float(severity))
 
 
+def _merge_first_alerts(
+    incidents: np.ndarray, severity: np.ndarray, injection: external.Injection
+) -> np.ndarray:
+    """Write the injection's first-alert records into one env's ``incidents``
+    (S, 3) and ``severity`` (S,) rows; returns the services it wrote."""
+    first = injection.incidents[:, I_FIRST_ALERT] >= 0
+    if first.any():
+        incidents[first, I_FIRST_ALERT] = injection.incidents[first, I_FIRST_ALERT]
+        incidents[first, I_FIRST_FLAGS] = injection.incidents[first, I_FIRST_FLAGS]
+        severity[first] = injection.incident_severity[first]
+    return first
+
+
 def merge_into_outcome(out: StepOutcome, injection: external.Injection, b: int = 0) -> None:
     """Count what a feed queued after a step in that step's outcome records,
     so graders and infos see the external alerts like any other arrival."""
-    first = injection.incidents[:, I_FIRST_ALERT] >= 0
-    if first.any():
-        out.incidents[b, first, I_FIRST_ALERT] = injection.incidents[first, I_FIRST_ALERT]
-        out.incidents[b, first, I_FIRST_FLAGS] = injection.incidents[first, I_FIRST_FLAGS]
-        out.incident_severity[b, first] = injection.incident_severity[first]
-        out.service_events[b, first, -1] = True
+    first = _merge_first_alerts(out.incidents[b], out.incident_severity[b], injection)
+    out.service_events[b, first, E_FIRST_ALERT] = True
     queued = sum(1 for c in injection.counters if c >= 0)
     out.counts[b, N_NEW_ALERTS] += queued
     out.counts[b, N_DROPPED] += injection.dropped
@@ -197,11 +207,7 @@ def merge_into_outcome(out: StepOutcome, injection: external.Injection, b: int =
 
 def merge_into_reset(sim: AlertSim, injection: external.Injection, b: int = 0) -> None:
     """The same for the alerts queued as an episode opens."""
-    first = injection.incidents[:, I_FIRST_ALERT] >= 0
-    if first.any():
-        sim.reset_incidents[b, first, I_FIRST_ALERT] = injection.incidents[first, I_FIRST_ALERT]
-        sim.reset_incidents[b, first, I_FIRST_FLAGS] = injection.incidents[first, I_FIRST_FLAGS]
-        sim.reset_incident_severity[b, first] = injection.incident_severity[first]
+    _merge_first_alerts(sim.reset_incidents[b], sim.reset_incident_severity[b], injection)
 
 
 class Trace:

@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request, WebSocket, WebSo
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from ..env import AdaptiveAlertTriageEnv
+from ..env import AdaptiveAlertTriageEnv, live_alerts_option
 from ..models import Action
 from ..sim.config import TASKS, get_task
 from ..tasks import GRADERS
@@ -349,18 +349,10 @@ class LegacyApi:
 
 
 def live_option(options: Any) -> bool:
-    """The ``live_alerts`` flag of reset options (the only option there is)."""
-    if options is None:
-        return False
-    if not isinstance(options, dict):
-        raise ApiError(422, f"options must be a JSON object, got {type(options).__name__}")
-    unknown = sorted(set(options) - {"live_alerts"})
-    if unknown:
-        raise ApiError(422, f"unknown reset option(s) {unknown}; allowed: ['live_alerts']")
-    value = options.get("live_alerts", False)
-    if not isinstance(value, bool):
-        raise ApiError(422, f"live_alerts must be true or false, got {value!r}")
-    return value
+    try:
+        return live_alerts_option(options)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 async def _json_body(request: Request, allow_empty: bool = False) -> Any:

@@ -63,7 +63,7 @@ from openenv.core import Action, Environment, Observation, State, create_app
 from openenv.core.env_server.types import EnvironmentMetadata
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..env import AdaptiveAlertTriageEnv
+from ..env import AdaptiveAlertTriageEnv, live_alerts_option
 from ..models import Action as TriageAction
 from ..models import ActionTypeName, Alert
 from ..sim.config import get_task
@@ -434,16 +434,10 @@ class AlertTriageEnvironment(
     # ------------------------------------------------------------------ helpers
     def _live_option(self, options: Any) -> bool:
         """``options={"live_alerts": true}``: mix ingested alerts into the queue."""
-        if options is None:
-            return False
-        if not isinstance(options, dict):
-            raise InvalidRequestError(f"options must be an object, got {type(options).__name__}")
-        unknown = sorted(set(options) - {"live_alerts"})
-        if unknown:
-            raise InvalidRequestError(f"unknown options {unknown}; allowed: ['live_alerts']")
-        live = options.get("live_alerts", False)
-        if not isinstance(live, bool):
-            raise InvalidRequestError(f"live_alerts must be true or false, got {live!r}")
+        try:
+            live = live_alerts_option(options)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(str(exc)) from None
         if live and self._live_feed is None:
             raise InvalidRequestError(
                 "live_alerts needs the server's alert store: start it with --db PATH"
