@@ -36,6 +36,10 @@ STATE = (
     "terminated",
     "truncated",
     "needs_reset",
+    "extent",
+    "stream_key",
+    "episode",
+    "episode_key",
 )
 OUTCOME = (
     "actions",
@@ -191,11 +195,47 @@ def test_forcing_past_the_end_is_refused_not_a_crash(backend):
     sim = make_sim(get_task("easy").replace(max_steps=12), backend=backend)
     sim.reset([0])
     noop = np.zeros((1, sim.A), dtype=np.int64)
-    with pytest.raises(RuntimeError, match="no random block left"):
+    with pytest.raises(RuntimeError, match="has ended"):
         for _ in range(40):
             sim.needs_reset[:] = False
             sim.n_needing_reset = 0
             sim.step(noop)
+
+
+@pytest.mark.parametrize("task_id", ["easy", "hard"])
+def test_autoreset_in_the_kernel_matches_the_reference(task_id):
+    """step_autoreset: the twin resets ended envs inside its compiled step; the
+    reference resets them in Python and holds them. Same states, same rows."""
+    batch = 5
+    ref, twin = AlertSim(get_task(task_id), batch), fast.FastAlertSim(get_task(task_id), batch)
+    ref.reset(list(range(batch)))
+    twin.reset(list(range(batch)))
+    rng = np.random.default_rng(3)
+    resets = 0
+    for step in range(160):
+        actions = (rng.random(ref.legal.shape) * ref.legal).argmax(axis=2)
+        resets += int(ref.needs_reset.sum())
+        a, stepped_a = ref.step_autoreset(actions, observe=True)
+        b, stepped_b = twin.step_autoreset(actions, observe=True)
+        assert np.array_equal(stepped_a, stepped_b), step
+        for name in OUTCOME:
+            assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
+        assert np.array_equal(a.observations, b.observations), step
+        assert np.array_equal(a.action_masks, b.action_masks), step
+        assert_same(ref, twin, f"step {step}")
+    assert resets >= batch  # the run spans autoresets
+
+
+def test_counter_streams_match_their_vectorised_draws():
+    """The kernel's one-at-a-time uniforms are the reference's block draws."""
+    from adaptive_alert_triage.sim.rng import block_uniforms
+
+    keys = np.array([0, 1, 2**63 + 5, 2**64 - 1], dtype=np.uint64)
+    block = block_uniforms(keys, 7, 50)
+    for k, key in enumerate(keys):
+        for i in range(50):
+            assert fast._u(key, 7, i) == block[k, i]
+    assert ((block >= 0.0) & (block < 1.0)).all()
 
 
 def test_twin_matches_reference_when_envs_are_held_still():

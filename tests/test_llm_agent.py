@@ -320,16 +320,17 @@ def test_illegal_replies_never_reach_the_env(agent, chat, env, observation):
 
 # ---------------------------------------------------------------------- episodes
 def test_a_full_episode_is_played_and_logged(chat, env, caplog):
+    """Seed 2 opens with three alerts, so the first valid reply decides two."""
     caplog.set_level(logging.INFO, logger="adaptive_alert_triage.llm")
     chat.script.extend([garbage, valid, server_error, garbage])
     agent = LLMAgent(timeout=TIMEOUT)
-    result = agent.play_episode(env, seed=7)
+    result = agent.play_episode(env, seed=2)
     assert 0.0 <= result["score"] <= 1.0
     assert result["steps"] == env.state().episode_step
     assert result["stats"]["retries"] == 2 and result["stats"]["fallbacks"] == 1
     assert result["stats"]["llm_steps"] == result["steps"] - 2
     lines = [r.getMessage() for r in caplog.records if r.name == "adaptive_alert_triage.llm"]
-    assert lines[0] == "[START] task=easy model=fake-model seed=7"
+    assert lines[0] == "[START] task=easy model=fake-model seed=2"
     steps = [line for line in lines if line.startswith("[STEP]")]
     assert len(steps) == result["steps"]
     assert steps[0].startswith("[STEP] step=1 decisions=2 source=retry reward=")

@@ -161,14 +161,12 @@ class _BatchedCore(VectorEnv):
         self.sim = make_sim(self.config, int(n_envs), backend)
         self.render_mode = render_mode
         self._dim = self.sim.base_dim
-        self._ended = np.zeros(self.sim.B, dtype=bool)
         self._started = False
 
     def _reset_core(self, seed, options) -> None:
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; none are supported yet")
         self.sim.reset(_seeds(seed, self.sim.B))
-        self._ended[:] = False
         self._started = True
 
     def _step_core(self, actions: np.ndarray, observe="team"):
@@ -176,15 +174,7 @@ class _BatchedCore(VectorEnv):
         the mask of envs that stepped."""
         if not self._started:
             raise RuntimeError("step() called before reset()")
-        ended = self._ended
-        if ended.any():
-            self.sim.reset(None, np.flatnonzero(ended))
-            out = self.sim.step(actions, self.masked_action, observe=observe, active=~ended)
-        else:
-            out = self.sim.step(actions, self.masked_action, observe=observe)
-        stepped = ~ended
-        self._ended = out.terminated | out.truncated
-        return out, stepped
+        return self.sim.step_autoreset(actions, self.masked_action, observe=observe)
 
     @staticmethod
     def _infos(out, stepped: np.ndarray) -> dict[str, Any]:

@@ -12,7 +12,7 @@ order, so slot 0 is always the oldest alert.
 
 Arbitration (deterministic given the seed), applied to one step's decisions:
 1. Each step a priority order over the agents is drawn from the env's own
-   generator (a uniformly random permutation).
+   random stream (a uniformly random permutation).
 2. Going down that order, a decision on an alert that a higher-priority agent
    already decided this step is denied (reason ``conflict``).
 3. INVESTIGATE and ESCALATE are claims on the K budget. Claims are granted in
@@ -47,7 +47,15 @@ from .incidents import (
     poisson_cdf,
     uniform,
 )
-from .topology import draw_topology
+from .rng import (
+    SQRT3,
+    block_uniforms,
+    episode_draws,
+    episode_key,
+    reset_uniforms,
+    stream_key_from_seed,
+)
+from .topology import build_layered_dag, fixed_topology
 
 INVESTIGATE, IGNORE, ESCALATE, DELAY = range(4)
 N_VERBS = len(ACTION_TYPES)
@@ -113,11 +121,6 @@ N_ALERT_FIELDS = 11
 IB_ACTIVE, IB_CRITICAL, IB_CASCADE, IB_ALERTED = range(4)
 II_UID, II_GROUP, II_TYPE, II_SILENT_UNTIL, II_ESCALATED_UNTIL, II_ESCALATOR = range(6)
 IF_SEVERITY, IF_DAMAGE = range(2)
-
-#: Steps of randomness an env draws from its generator at once. A new chunk is
-#: drawn when the last is used up and the episode goes on; reset starts a fresh
-#: one. It is part of the model's definition: changing it changes trajectories.
-DRAW_CHUNK = 8
 
 SLOT_FEATURES = 3 + N_TYPES + 3  # present, severity, confidence, type, age, service, same-service
 GLOBAL_FEATURES = 7
@@ -249,7 +252,7 @@ HELD_STATE = (
     "terminated",
     "truncated",
     "needs_reset",
-    "draw_pos",
+    "extent",
 )
 
 
@@ -301,10 +304,14 @@ class AlertSim:
         self._agent_verbs = ROLE_VERBS[self.roles]  # (A, 4)
         self._role_features = np.eye(ROLE_FEATURES, dtype=np.float32)[self.roles]
         self._bi = np.arange(self.B)[:, None]
-        self._generators: list[np.random.Generator | None] = [None] * self.B
-        self._ubuf = np.zeros((self.B, DRAW_CHUNK, self.layout.n_uniform))
-        self._zbuf = np.zeros((self.B, DRAW_CHUNK, self.layout.n_normal))
-        self.draw_pos = np.zeros(self.B, dtype=np.int64)  # next unused block per env
+        # Each env's random stream (see `rng`): its key, and the episode it is in.
+        self.stream_key = np.zeros(self.B, dtype=np.uint64)
+        self.episode = np.full(self.B, -1, dtype=np.int64)  # -1: never reset
+        self.episode_key = np.zeros(self.B, dtype=np.uint64)
+        # A scenario's fixed dependency graph, or None to draw one per episode.
+        self._fixed_graph = (
+            None if config.topology is None else fixed_topology(config.topology, self.S)
+        )
         self.base_dim = self.N * SLOT_FEATURES + GLOBAL_FEATURES + self.S
         self.obs_dim = self.base_dim + ROLE_FEATURES
         self.state_dim = (
@@ -318,7 +325,6 @@ class AlertSim:
         self._allocate()
         self.needs_reset = np.ones(self.B, dtype=bool)
         self.n_needing_reset = self.B  # kept in step with needs_reset, cheap to test
-        self._held: np.ndarray | None = None
 
     # ------------------------------------------------------------------ setup
     def _allocate(self) -> None:
@@ -351,6 +357,9 @@ class AlertSim:
         self.inc_severity = self.inc_float[:, :, IF_SEVERITY]
         self.inc_damage = self.inc_float[:, :, IF_DAMAGE]
         self.alerts = np.zeros((B, Q, N_ALERT_FIELDS))
+        # Rows at and past extent[b] of env b's queue are all zeros (an upper
+        # bound on the queue's last occupied row, so loops can stop there).
+        self.extent = np.zeros(B, dtype=np.int64)
         self.legal = np.zeros((B, self.A, self.n_actions), dtype=np.int8)
         self.terminated = np.zeros(B, dtype=bool)
         self.truncated = np.zeros(B, dtype=bool)
@@ -370,33 +379,55 @@ class AlertSim:
     ) -> None:
         """Start new episodes in ``env_ids`` (all envs by default).
 
-        A seed re-creates that env's generator; ``None`` continues the
-        generator it already has (or draws fresh OS entropy the first time).
+        A seed gives the env a new random stream (its key drawn from PCG64
+        seeded with it) and starts its episode 0; ``None`` moves the env to the
+        next episode of the stream it has (a stream from OS entropy the first
+        time).
         """
         ids = np.arange(self.B) if env_ids is None else np.asarray(env_ids, dtype=np.int64)
         if seeds is None:
             seeds = [None] * len(ids)
         if len(seeds) != len(ids):
             raise ValueError(f"got {len(seeds)} seeds for {len(ids)} envs")
+        for seed in seeds:
+            if seed is not None and (
+                isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+            ):
+                raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         for env, seed in zip(ids.tolist(), seeds):
-            if seed is not None:
-                if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-                    raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-                self._generators[env] = np.random.Generator(np.random.PCG64(int(seed)))
-            elif self._generators[env] is None:
-                self._generators[env] = np.random.Generator(np.random.PCG64())
-            self._reset_env(env, self._generators[env])
+            if seed is not None or self.episode[env] < 0:
+                self.stream_key[env] = stream_key_from_seed(None if seed is None else int(seed))
+                self.episode[env] = 0
+            else:
+                self.episode[env] += 1
+            with np.errstate(over="ignore"):
+                self.episode_key[env] = episode_key(self.stream_key[env], self.episode[env])
+        self._reset_rows(ids)
         self.n_needing_reset = int(self.needs_reset.sum())
         self._refresh_legal()
 
-    def _reset_env(self, b: int, rng: np.random.Generator) -> None:
+    def _reset_rows(self, ids: np.ndarray) -> None:
+        """Open the episode whose key is in ``episode_key`` in each env of ``ids``."""
+        for b in ids.tolist():
+            self._reset_env(b)
+
+    def _reset_env(self, b: int) -> None:
         cfg = self.config
-        adj, layer = self._draw_topology(rng, cfg)
-        self.adj[b] = adj
-        self.layer[b] = layer
+        S = self.S
+        width = 2 + cfg.max_dependencies
+        flat, u_weight, id_keys = reset_uniforms(self.episode_key[b : b + 1], S, width)
+        order = np.empty(S, dtype=np.int64)
+        u_graph = np.empty((S, width))
         # Some services are busier than others (Dirichlet weights).
-        self.service_weight[b] = rng.dirichlet(np.full(self.S, 2.0))
-        self.id_key[b] = np.uint64(rng.integers(0, 2**63, dtype=np.int64))
+        episode_draws(flat[0], u_weight[0], width, order, u_graph, self.service_weight[b])
+        self.id_key[b] = id_keys[0]
+        if self._fixed_graph is None:
+            self.adj[b] = False
+            self.layer[b] = build_layered_dag(
+                order, u_graph, cfg.graph_depth, cfg.max_dependencies, self.adj[b]
+            )
+        else:
+            self.adj[b], self.layer[b] = self._fixed_graph
         self.t[b] = 0
         self.excitation[b] = 0.0
         self.failures[b] = 0
@@ -407,49 +438,30 @@ class AlertSim:
         self.inc_int[b] = -1  # no ids, groups, types, timers or escalators
         self.inc_float[b] = 0.0
         self.alerts[b] = 0.0
+        self.extent[b] = 0
         self.terminated[b] = False
         self.truncated[b] = False
         self.totals[b] = 0
         self.needs_reset[b] = False
         # The shift opens with what is already firing: one step of the
-        # arrival process, with no decisions to apply.
-        self._refill(b)
-        u = self._ubuf[b, :1]
-        z = self._zbuf[b, :1]
-        self.draw_pos[b] = 1
-        sub = np.array([b])
+        # arrival process (block 0 of the episode), with no decisions to apply.
+        u, z = self._draws(self.episode_key[b : b + 1], 0)
         arrived = self._arrivals(
-            sub, u, z, np.zeros((1, self.S), dtype=bool), np.zeros((1, self.S), dtype=bool)
+            np.array([b]), u, z, np.zeros((1, S), dtype=bool), np.zeros((1, S), dtype=bool)
         )
-        if arrived is not None:  # the fast backend writes the records itself
-            first_uid, first_flags, first_severity = arrived[-1]
-            self.reset_incidents[b, :, I_CLOSED] = -1
-            self.reset_incidents[b, :, I_FIRST_ALERT] = first_uid[0]
-            self.reset_incidents[b, :, I_FIRST_FLAGS] = first_flags[0]
-            self.reset_incident_severity[b] = first_severity[0]
+        first_uid, first_flags, first_severity = arrived[-1]
+        self.reset_incidents[b, :, I_CLOSED] = -1
+        self.reset_incidents[b, :, I_FIRST_ALERT] = first_uid[0]
+        self.reset_incidents[b, :, I_FIRST_FLAGS] = first_flags[0]
+        self.reset_incident_severity[b] = first_severity[0]
 
-    def _draw_topology(self, rng: np.random.Generator, cfg: TaskConfig):
-        return draw_topology(rng, cfg)
-
-    def _refill(self, b: int) -> None:
-        """Draw the next DRAW_CHUNK steps of randomness of env ``b``."""
-        rng = self._generators[b]
-        rng.random(out=self._ubuf[b])
-        rng.standard_normal(out=self._zbuf[b])
-        self.draw_pos[b] = 0
-
-    def _refill_spent(self, held: np.ndarray | None = None) -> None:
-        """After a step: a fresh chunk for every running env that used its last
-        (``held`` envs did not step and draw nothing)."""
-        if self.B == 1:
-            if self.draw_pos[0] == DRAW_CHUNK and not self.needs_reset[0]:
-                self._refill(0)
-            return
-        due = (self.draw_pos == DRAW_CHUNK) & ~self.needs_reset
-        if held is not None:
-            due &= ~held
-        for b in np.flatnonzero(due).tolist():
-            self._refill(b)
+    def _draws(self, keys: np.ndarray, block) -> tuple[np.ndarray, np.ndarray]:
+        """One block of uniforms per key, and the normals made from its
+        ``severity_noise`` part (one per service)."""
+        u = block_uniforms(keys, block, self.layout.n_uniform)
+        q = u[:, self.layout["severity_noise"]].reshape(len(keys), self.S, 4)
+        z = ((q[:, :, 0] + q[:, :, 1]) + (q[:, :, 2] + q[:, :, 3]) - 2.0) * SQRT3
+        return u, z
 
     @staticmethod
     def _check_observe(observe):
@@ -623,11 +635,7 @@ class AlertSim:
             return self._step_all(actions, on_illegal, observe)
         saved = {name: getattr(self, name)[held].copy() for name in HELD_STATE}
         actions = np.where(held[:, None], 0, np.asarray(actions))
-        self._held = held
-        try:
-            out = self._step_all(actions, on_illegal, observe=False)
-        finally:
-            self._held = None
+        out = self._step_all(actions, on_illegal, observe=False)
         for name, value in saved.items():
             getattr(self, name)[held] = value
         self.n_needing_reset = int(self.needs_reset.sum())
@@ -637,6 +645,21 @@ class AlertSim:
             out.observations = self.observe(team=observe == "team")
             out.action_masks = self.legal.copy()
         return out
+
+    def step_autoreset(
+        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+    ) -> tuple[StepOutcome, np.ndarray]:
+        """NEXT_STEP autoreset: envs that ended are reset (the next episode of
+        their stream) and held, with neutral outcome rows and their first
+        observation; the others step. Returns the outcome and the (B,) mask of
+        envs that stepped."""
+        if self.episode.min() < 0:
+            raise RuntimeError("step_autoreset() called before every env was reset()")
+        ended = self.needs_reset.copy()
+        if not ended.any():
+            return self.step(actions, on_illegal, observe), ~ended
+        self.reset(None, np.flatnonzero(ended))
+        return self.step(actions, on_illegal, observe, active=~ended), ~ended
 
     def _step_all(
         self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
@@ -671,13 +694,11 @@ class AlertSim:
                 raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
             actions = np.where(masked, 0, actions)
 
-        # One block of randomness per env, always the same size.
-        if (self.draw_pos >= DRAW_CHUNK).any():
-            b = int(np.flatnonzero(self.draw_pos >= DRAW_CHUNK)[0])
-            raise RuntimeError(f"env {b} has no random block left: it ended, reset() it")
-        u = self._ubuf[self._bi[:, 0], self.draw_pos]
-        z = self._zbuf[self._bi[:, 0], self.draw_pos]
-        self.draw_pos += 1
+        over = (self.t >= cfg.max_steps) | (self.failures > cfg.failure_threshold)
+        if over.any():
+            raise RuntimeError(f"env {int(np.flatnonzero(over)[0])} has ended: reset() it")
+        # One block of randomness per env: block t + 1 of its episode.
+        u, z = self._draws(self.episode_key, self.t + 1)
         L = self.layout
         bi = self._bi
         t = self.t
@@ -843,7 +864,6 @@ class AlertSim:
         self.truncated = (t >= cfg.max_steps) & ~self.terminated
         self.needs_reset = self.terminated | self.truncated
         self.n_needing_reset = int(self.needs_reset.sum())
-        self._refill_spent(self._held)
         self._refresh_legal()
         decisions = np.stack(
             [
@@ -1023,6 +1043,7 @@ class AlertSim:
         # Empty rows are all zeros, so nothing stale can reach an observation.
         kept = merged[:, :Q]
         self.alerts[envs] = kept * (kept[:, :, AL_ACTIVE : AL_ACTIVE + 1] > 0.5)
+        self.extent[envs] = (kept[:, :, AL_ACTIVE] > 0.5).sum(axis=1)
         return n_new, n_noise, dropped, dropped_real, cascades, first_records
 
     # ------------------------------------------------------------------ truth

@@ -196,6 +196,7 @@ def inject(sim: AlertSim, b: int, alerts: list[ExternalAlert]) -> Injection:
         sim.alerts_total[b] += 1
         row[AL_COUNTER] = counter
         queue[free[0]] = row
+        sim.extent[b] = max(int(sim.extent[b]), int(free[0]) + 1)  # rows past it stay zero
         counters.append(counter)
     sim._refresh_legal()
     return Injection(counters, incidents, severity)

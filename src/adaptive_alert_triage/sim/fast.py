@@ -2,9 +2,11 @@
 
 Install with ``pip install "adaptive-alert-triage[fast]"``. `FastAlertSim` has
 the same state arrays, the same random draws and the same outcome records as
-the numpy reference; it only replaces the per-step array code with one compiled
-loop per env. The tests check the two backends bit for bit, state and outcome,
-over whole episodes of every task. The numpy path stays the reference: change
+the numpy reference; it replaces the per-step array code with one compiled loop
+per env, which draws from the env's counter-based stream only the numbers it
+uses, and it resets envs (``reset`` and ``step_autoreset``) in compiled code
+too. The tests check the two backends bit for bit, state and outcome, over
+whole episodes of every task. The numpy path stays the reference: change
 the model there first, then here.
 """
 
@@ -112,7 +114,17 @@ from .incidents import (
     RELATED_TYPE,
     ROOT_TYPE_CDF,
 )
-from .topology import build_layered_dag, draw_topology
+from .rng import (
+    EPISODE_SALT,
+    GOLDEN,
+    ID_KEY_BLOCK,
+    SQRT3,
+    TOPOLOGY_BLOCK,
+    WEIGHT_BLOCK,
+    episode_draws,
+    mix64,
+)
+from .topology import build_layered_dag
 
 try:
     import numba
@@ -152,7 +164,8 @@ def available() -> bool:
     I_THRESHOLD,
     I_ENSURE,
     I_ON_ILLEGAL_NOOP,
-) = range(9)
+    I_GRAPH_WIDTH,
+) = range(10)
 # Offsets of the draw layout, in DrawLayout's order.
 (
     U_PRIORITY,
@@ -172,7 +185,8 @@ def available() -> bool:
     U_NSEV,
     U_NCONF,
     U_NCLEAR,
-) = range(17)
+    U_SEVNOISE,
+) = range(18)
 
 
 def _params(config: TaskConfig, layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,6 +218,7 @@ def _params(config: TaskConfig, layout) -> tuple[np.ndarray, np.ndarray, np.ndar
             config.failure_threshold,
             int(config.ensure_nonempty_queue),
             0,
+            2 + config.max_dependencies,
         ],
         dtype=np.int64,
     )
@@ -213,10 +228,18 @@ def _params(config: TaskConfig, layout) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 if numba is not None:
     _build_layered_dag = njit(cache=True)(build_layered_dag)
+    _episode_draws = njit(cache=True)(episode_draws)
+    _mix64 = njit(cache=True, inline="always")(mix64)
 
     _C1 = np.uint64(0xFF51AFD7ED558CCD)
     _C2 = np.uint64(0xC4CEB9FE1A85EC53)
     _S33 = np.uint64(33)
+    _S32 = np.uint64(32)
+    _S11 = np.uint64(11)
+    _S1 = np.uint64(1)
+    _GOLDEN = GOLDEN
+    _SALT = EPISODE_SALT
+    _TO_UNIT = 1.0 / 9007199254740992.0
 
     @njit(cache=True, inline="always")
     def _mix(counter, key):
@@ -229,6 +252,21 @@ if numba is not None:
         return x
 
     @njit(cache=True, inline="always")
+    def _u(key, blk, i):
+        """The uniform at (blk, i) of the stream ``key`` (as `rng.block_uniforms`)."""
+        x = _mix64(key + ((np.uint64(blk) << _S32) + np.uint64(i)) * _GOLDEN)
+        return np.float64(x >> _S11) * _TO_UNIT
+
+    @njit(cache=True, inline="always")
+    def _normal(key, blk, i):
+        """The normal made of uniforms i..i+3 (as the reference's ``_draws``)."""
+        u0 = _u(key, blk, i)
+        u1 = _u(key, blk, i + 1)
+        u2 = _u(key, blk, i + 2)
+        u3 = _u(key, blk, i + 3)
+        return ((u0 + u1) + (u2 + u3) - 2.0) * SQRT3
+
+    @njit(cache=True, inline="always")
     def _categorical(u, cdf):
         k = 0
         for j in range(cdf.shape[0]):
@@ -237,11 +275,13 @@ if numba is not None:
         return k
 
     @njit(cache=True)
-    def _validate(actions, legal, n_actions, noop_masked):
+    def _validate(actions, running, legal, n_actions, noop_masked):
         """-1 if every action may be applied; else b * A + a of the first bad one,
         offset by B * A when it is masked rather than out of range."""
         B, A = actions.shape
         for b in range(B):
+            if not running[b]:
+                continue
             for a in range(A):
                 act = actions[b, a]
                 if act < 0 or act >= n_actions:
@@ -249,16 +289,17 @@ if numba is not None:
         if noop_masked:
             return -1
         for b in range(B):
+            if not running[b]:
+                continue
             for a in range(A):
                 if legal[b, a, actions[b, a]] == 0:
                     return B * A + b * A + a
         return -1
 
-    @njit(cache=True)
+    @njit(cache=True, inline="always")
     def _arrive(
         b,
-        ub,
-        zb,
+        blk,
         fp,
         ip,
         off,
@@ -266,8 +307,10 @@ if numba is not None:
         cascades,
         parent_group,
         have_parents,
+        emit_flags,
         t,
         service_weight,
+        episode_key,
         excitation,
         alert_counter,
         incident_counter,
@@ -276,17 +319,21 @@ if numba is not None:
         inc_i,
         inc_f,
         alerts,
+        extent,
         totals,
         events,
         counts,
         incidents,
         incident_severity,
     ):
-        """Start incidents, emit their alerts and the noise, and queue them (env b)."""
+        """Start incidents, emit their alerts and the noise, and queue them (env
+        b, randomness from block ``blk``). Draws only what it uses; every draw
+        has the address the reference reads it from."""
         S = service_weight.shape[1]
         Q = alerts.shape[1]
         F = alerts.shape[2]
         M = off[U_NCONF] - off[U_NSEV]
+        key = episode_key[b]
         noise_cdf, root_cdf, casc_cdf, noise_type_cdf, related = (
             tables[0],
             tables[1],
@@ -301,51 +348,55 @@ if numba is not None:
             down = down_until[b, s] > tb
             casc = cascades[s] and not inc_b[b, s, IB_ACTIVE] and not down
             cascades[s] = casc
-            x = rate * service_weight[b, s]
-            p = x / (1.0 + x)
-            root = (
-                (not inc_b[b, s, IB_ACTIVE])
-                and (not down)
-                and (not casc)
-                and ub[off[U_ARRIVE] + s] < p
-            )
-            if not (root or casc):
+            if inc_b[b, s, IB_ACTIVE] or down:
                 continue
+            if not casc:
+                x = rate * service_weight[b, s]
+                p = x / (1.0 + x)
+                if not _u(key, blk, off[U_ARRIVE] + s) < p:
+                    continue
             uid = incident_counter[b] + n_started
             n_started += 1
-            critical = casc or ub[off[U_CRITICAL] + s] < fp[F_CRITICAL_SHARE]
-            su = ub[off[U_SEVERITY] + s]
+            critical = casc or _u(key, blk, off[U_CRITICAL] + s) < fp[F_CRITICAL_SHARE]
+            su = _u(key, blk, off[U_SEVERITY] + s)
+            ut = _u(key, blk, off[U_ITYPE] + s)
             if casc:
                 sev = CASC_LO + (CASC_HI - CASC_LO) * su
-                itype = _categorical(ub[off[U_ITYPE] + s], casc_cdf)
+                itype = _categorical(ut, casc_cdf)
             else:
                 if critical:
                     sev = CRIT_LO + (CRIT_HI - CRIT_LO) * su
                 else:
                     sev = MINOR_LO + (MINOR_HI - MINOR_LO) * su
-                itype = _categorical(ub[off[U_ITYPE] + s], root_cdf)
-            span = ip[I_CASC_MAX] - ip[I_CASC_MIN] + 1
-            delay = ip[I_CASC_MIN] + min(np.int64(ub[off[U_CASC_DELAY] + s] * span), span - 1)
+                itype = _categorical(ut, root_cdf)
             inc_b[b, s, IB_ACTIVE] = True
             inc_i[b, s, II_UID] = uid
             inc_i[b, s, II_GROUP] = parent_group[s] if (casc and have_parents) else uid
             inc_i[b, s, II_TYPE] = itype
             inc_b[b, s, IB_CRITICAL] = critical
             inc_b[b, s, IB_CASCADE] = casc
-            inc_i[b, s, II_SILENT_UNTIL] = tb + delay if casc else tb
+            if casc:
+                span = ip[I_CASC_MAX] - ip[I_CASC_MIN] + 1
+                ud = _u(key, blk, off[U_CASC_DELAY] + s)
+                inc_i[b, s, II_SILENT_UNTIL] = (
+                    tb + ip[I_CASC_MIN] + min(np.int64(ud * span), span - 1)
+                )
+            else:
+                inc_i[b, s, II_SILENT_UNTIL] = tb
             inc_b[b, s, IB_ALERTED] = False
             inc_i[b, s, II_ESCALATED_UNTIL] = -1
             inc_i[b, s, II_ESCALATOR] = -1
             inc_f[b, s, IF_SEVERITY] = sev
-            inc_f[b, s, IF_DAMAGE] = 0.0  # damage
+            inc_f[b, s, IF_DAMAGE] = 0.0
         incident_counter[b] += n_started
         excitation[b] = fp[F_STORM_DECAY] * excitation[b] + fp[F_STORM_JUMP] * n_started
         for s in range(S):
             events[b, s, E_CASCADE] = cascades[s]
 
-        # Survivors first, in order; empty rows are zeroed at the end.
+        # Survivors first, in order; rows left over are zeroed at the end.
+        E = extent[b]
         n_keep = 0
-        for q in range(Q):
+        for q in range(E):
             if alerts[b, q, AL_ACTIVE] > 0.5:
                 if n_keep != q:
                     for f in range(F):
@@ -353,12 +404,12 @@ if numba is not None:
                 n_keep += 1
         # Arrivals: emitted real alerts in service order, then noise.
         n_emit = 0
-        emit_flags = np.zeros(S, dtype=np.bool_)
         for s in range(S):
             awake = inc_b[b, s, IB_ACTIVE] and inc_i[b, s, II_SILENT_UNTIL] <= tb
             first = awake and not inc_b[b, s, IB_ALERTED]
-            if awake and (first or ub[off[U_EMIT] + s] < fp[F_EMIT]):
-                emit_flags[s] = True
+            emits = awake and (first or _u(key, blk, off[U_EMIT] + s) < fp[F_EMIT])
+            emit_flags[s] = emits
+            if emits:
                 inc_b[b, s, IB_ALERTED] = True
                 n_emit += 1
             events[b, s, E_FIRST_ALERT] = first
@@ -372,9 +423,11 @@ if numba is not None:
                 incidents[b, s, I_FIRST_FLAGS] = 0
                 incident_severity[b, s] = 0.0
         n_noise = 0
-        for j in range(M):
-            if ub[off[U_NCOUNT]] >= noise_cdf[j]:
-                n_noise += 1
+        if M > 0:
+            un = _u(key, blk, off[U_NCOUNT])
+            for j in range(M):
+                if un >= noise_cdf[j]:
+                    n_noise += 1
         if ip[I_ENSURE] and M > 0 and n_keep + n_emit + n_noise == 0:
             n_noise = 1
         n_new = n_emit + n_noise
@@ -396,14 +449,15 @@ if numba is not None:
             alerts[b, row, AL_COUNTER] = alert_counter[b] + k
             alerts[b, row, AL_SERVICE] = s
             alerts[b, row, AL_INCIDENT] = inc_i[b, s, II_UID]
-            if ub[off[U_ATYPE] + s] < fp[F_PRIMARY]:
+            if _u(key, blk, off[U_ATYPE] + s) < fp[F_PRIMARY]:
                 alerts[b, row, AL_TYPE] = itype
             else:
                 alerts[b, row, AL_TYPE] = related[itype]
             alerts[b, row, AL_TRUE_SEV] = sev
-            alerts[b, row, AL_VIS_SEV] = min(max(sev + fp[F_SEV_NOISE] * zb[s], 0.0), 1.0)
-            alerts[b, row, AL_CONF] = (
-                REAL_CONF_LO + (REAL_CONF_HI - REAL_CONF_LO) * ub[off[U_CONF] + s]
+            z = _normal(key, blk, off[U_SEVNOISE] + 4 * s)
+            alerts[b, row, AL_VIS_SEV] = min(max(sev + fp[F_SEV_NOISE] * z, 0.0), 1.0)
+            alerts[b, row, AL_CONF] = REAL_CONF_LO + (REAL_CONF_HI - REAL_CONF_LO) * _u(
+                key, blk, off[U_CONF] + s
             )
             alerts[b, row, AL_BIRTH] = tb
             alerts[b, row, AL_GROUP] = inc_i[b, s, II_GROUP]
@@ -417,24 +471,26 @@ if numba is not None:
                 continue
             alerts[b, row, AL_ACTIVE] = 1.0
             alerts[b, row, AL_COUNTER] = alert_counter[b] + k
-            alerts[b, row, AL_SERVICE] = min(np.int64(ub[off[U_NSERVICE] + j] * S), S - 1)
+            us = _u(key, blk, off[U_NSERVICE] + j)
+            alerts[b, row, AL_SERVICE] = min(np.int64(us * S), S - 1)
             alerts[b, row, AL_INCIDENT] = -1.0
-            alerts[b, row, AL_TYPE] = _categorical(ub[off[U_NTYPE] + j], noise_type_cdf)
+            alerts[b, row, AL_TYPE] = _categorical(_u(key, blk, off[U_NTYPE] + j), noise_type_cdf)
             alerts[b, row, AL_TRUE_SEV] = 0.0
-            alerts[b, row, AL_VIS_SEV] = (
-                NOISE_SEV_LO + (NOISE_SEV_HI - NOISE_SEV_LO) * ub[off[U_NSEV] + j]
+            alerts[b, row, AL_VIS_SEV] = NOISE_SEV_LO + (NOISE_SEV_HI - NOISE_SEV_LO) * _u(
+                key, blk, off[U_NSEV] + j
             )
-            alerts[b, row, AL_CONF] = (
-                NOISE_CONF_LO + (NOISE_CONF_HI - NOISE_CONF_LO) * ub[off[U_NCONF] + j]
+            alerts[b, row, AL_CONF] = NOISE_CONF_LO + (NOISE_CONF_HI - NOISE_CONF_LO) * _u(
+                key, blk, off[U_NCONF] + j
             )
             alerts[b, row, AL_BIRTH] = tb
             alerts[b, row, AL_GROUP] = -1.0
             alerts[b, row, AL_NOISE] = 1.0
             row += 1
             k += 1
-        for q in range(row, Q):
+        for q in range(row, E):
             for f in range(F):
                 alerts[b, q, f] = 0.0
+        extent[b] = row
         alert_counter[b] += n_new
         totals[b, 0] += n_new
         totals[b, 1] += n_noise
@@ -444,23 +500,25 @@ if numba is not None:
         counts[b, N_DROPPED_REAL] = dropped_real
 
     @njit(cache=True)
-    def _step(
-        actions,
-        running,
-        ubuf,
-        zbuf,
-        draw_pos,
+    def _reset_env(
+        b,
         fp,
         ip,
         off,
         tables,
-        agent_verbs,
-        reward_vector,
-        survive,
+        graph,
+        fixed_adj,
+        fixed_layer,
+        scratch_f,
+        scratch_i,
+        order,
+        u_graph,
         t,
         adj,
+        layer,
         service_weight,
         id_key,
+        episode_key,
         excitation,
         failures,
         alert_counter,
@@ -470,11 +528,143 @@ if numba is not None:
         inc_i,
         inc_f,
         alerts,
+        extent,
+        totals,
+        terminated,
+        truncated,
+        needs_reset,
+        scratch_events,
+        scratch_counts,
+        reset_incidents,
+        reset_incident_severity,
+    ):
+        """Open the episode whose key is ``episode_key[b]`` in env b, as the
+        reference's ``_reset_env`` does."""
+        S = service_weight.shape[1]
+        width = u_graph.shape[1]
+        key = episode_key[b]
+        n_graph = S * (1 + width)
+        for i in range(n_graph):
+            scratch_f[i] = _u(key, TOPOLOGY_BLOCK, i)
+        for i in range(2 * S):
+            scratch_f[n_graph + i] = _u(key, WEIGHT_BLOCK, i)
+        _episode_draws(
+            scratch_f[:n_graph], scratch_f[n_graph:], width, order, u_graph, service_weight[b]
+        )
+        x = _mix64(key + (np.uint64(ID_KEY_BLOCK) << _S32) * _GOLDEN)
+        id_key[b] = x >> _S1
+        if graph[0] == 1:
+            for u in range(S):
+                for v in range(S):
+                    adj[b, u, v] = fixed_adj[u, v]
+                layer[b, u] = fixed_layer[u]
+        else:
+            for u in range(S):
+                for v in range(S):
+                    adj[b, u, v] = False
+            depth = graph[1]
+            layer[b] = _build_layered_dag(order, u_graph, depth, graph[2], adj[b])
+        t[b] = 0
+        excitation[b] = 0.0
+        failures[b] = 0
+        alert_counter[b] = 0
+        incident_counter[b] = 0
+        for s in range(S):
+            down_until[b, s] = 0
+            for f in range(inc_b.shape[2]):
+                inc_b[b, s, f] = False
+            for f in range(inc_i.shape[2]):
+                inc_i[b, s, f] = -1
+            for f in range(inc_f.shape[2]):
+                inc_f[b, s, f] = 0.0
+        for q in range(extent[b]):
+            for f in range(alerts.shape[2]):
+                alerts[b, q, f] = 0.0
+        extent[b] = 0
+        terminated[b] = False
+        truncated[b] = False
+        totals[b, 0] = 0
+        totals[b, 1] = 0
+        needs_reset[b] = False
+        cascades = scratch_i[:S] != scratch_i[:S]  # all False
+        parent_group = scratch_i[S : 2 * S]
+        emit_flags = scratch_i[2 * S : 3 * S] != scratch_i[2 * S : 3 * S]
+        for s in range(S):
+            parent_group[s] = -1
+        _arrive(
+            b,
+            0,
+            fp,
+            ip,
+            off,
+            tables,
+            cascades,
+            parent_group,
+            False,
+            emit_flags,
+            t,
+            service_weight,
+            episode_key,
+            excitation,
+            alert_counter,
+            incident_counter,
+            down_until,
+            inc_b,
+            inc_i,
+            inc_f,
+            alerts,
+            extent,
+            totals,
+            scratch_events,
+            scratch_counts,
+            reset_incidents,
+            reset_incident_severity,
+        )
+        for s in range(S):
+            reset_incidents[b, s, I_CLOSED] = -1
+
+    @njit(cache=True)
+    def _step(
+        actions,
+        running,
+        autoreset,
+        fp,
+        ip,
+        off,
+        tables,
+        graph,
+        fixed_adj,
+        fixed_layer,
+        agent_verbs,
+        reward_vector,
+        survive,
+        t,
+        adj,
+        layer,
+        service_weight,
+        id_key,
+        stream_key,
+        episode,
+        episode_key,
+        excitation,
+        failures,
+        alert_counter,
+        incident_counter,
+        down_until,
+        inc_b,
+        inc_i,
+        inc_f,
+        alerts,
+        extent,
         totals,
         legal,
         terminated_out,
         truncated_out,
         needs_reset,
+        scratch_events,
+        scratch_counts,
+        reset_incidents,
+        reset_incident_severity,
         decisions,
         truth,
         alert_ids,
@@ -490,18 +680,21 @@ if numba is not None:
         obs_out,
         mask_out,
     ):
-        n_done = 0
-        """One step of every env. Returns the number of envs that ended, or
-        -1 - code when an action is rejected (before anything changes)."""
+        """One step of every running env; with ``autoreset``, envs that need a
+        reset are reset (next episode of their stream) and held. Returns the
+        number of envs that need a reset afterwards, or -1 - code when an action
+        is rejected (before anything changes)."""
         B, A = actions.shape
         S = service_weight.shape[1]
         N = (legal.shape[2] - 1) // 4
         C = reward_vector.shape[0]
         K = ip[I_K]
         noop_masked = ip[I_ON_ILLEGAL_NOOP] == 1
+        observe = obs_out.shape[0] == B
         dec = np.zeros(A, dtype=np.bool_)
         slot = np.zeros(A, dtype=np.int64)
         verb = np.zeros(A, dtype=np.int64)
+        prio = np.zeros(A)
         rank = np.zeros(A, dtype=np.int64)
         conflict = np.zeros(A, dtype=np.bool_)
         claim = np.zeros(A, dtype=np.bool_)
@@ -516,17 +709,71 @@ if numba is not None:
         handled_now = np.zeros(S, dtype=np.bool_)
         resolved_now = np.zeros(S, dtype=np.bool_)
         closed = np.zeros(S, dtype=np.bool_)
+        failed_now = np.zeros(S, dtype=np.bool_)
+        failed_list = np.zeros(S, dtype=np.int64)
         cascades = np.zeros(S, dtype=np.bool_)
+        emit_flags = np.zeros(S, dtype=np.bool_)
         parent_group = np.full(S, -1, dtype=np.int64)
+        same_count = np.zeros(S, dtype=np.int64)
         credit = np.zeros((A, C))
-        bad = _validate(actions, legal, legal.shape[2], noop_masked)
+        width = ip[I_GRAPH_WIDTH]
+        order = np.zeros(S, dtype=np.int64)
+        u_graph = np.zeros((S, width))
+        scratch_f = np.zeros(S * (1 + width) + 2 * S)
+        scratch_i = np.zeros(3 * S, dtype=np.int64)
+        bad = _validate(actions, running, legal, legal.shape[2], noop_masked)
         if bad >= 0:
             return -1 - bad
         for b in range(B):
-            if running[b] and (draw_pos[b] < 0 or draw_pos[b] >= ubuf.shape[1]):
-                return -1 - 2 * B * A - b  # no random block left: the env was not reset
+            if running[b] and (t[b] >= ip[I_MAX_STEPS] or failures[b] > ip[I_THRESHOLD]):
+                return -1 - 2 * B * A - b  # it ended (needs_reset was forced off)
+        n_done = 0
         for b in range(B):
             if not running[b]:
+                if autoreset and needs_reset[b]:
+                    episode[b] += 1
+                    episode_key[b] = _mix64(
+                        stream_key[b] ^ _mix64(np.uint64(episode[b]) * _GOLDEN + _SALT)
+                    )
+                    _reset_env(
+                        b,
+                        fp,
+                        ip,
+                        off,
+                        tables,
+                        graph,
+                        fixed_adj,
+                        fixed_layer,
+                        scratch_f,
+                        scratch_i,
+                        order,
+                        u_graph,
+                        t,
+                        adj,
+                        layer,
+                        service_weight,
+                        id_key,
+                        episode_key,
+                        excitation,
+                        failures,
+                        alert_counter,
+                        incident_counter,
+                        down_until,
+                        inc_b,
+                        inc_i,
+                        inc_f,
+                        alerts,
+                        extent,
+                        totals,
+                        terminated_out,
+                        truncated_out,
+                        needs_reset,
+                        scratch_events,
+                        scratch_counts,
+                        reset_incidents,
+                        reset_incident_severity,
+                    )
+                    _legal(b, alerts, agent_verbs, legal, N)
                 _hold(
                     b,
                     decisions,
@@ -541,12 +788,14 @@ if numba is not None:
                     team_reward,
                     agent_reward,
                 )
-                actions[b, :] = 0
-                if obs_out.shape[0] == B:
+                for a in range(A):
+                    actions[b, a] = 0
+                if observe:
                     _observe_env(
                         b,
                         t,
                         alerts,
+                        extent,
                         inc_b,
                         inc_f,
                         down_until,
@@ -557,15 +806,15 @@ if numba is not None:
                         K,
                         ip[I_THRESHOLD],
                         N,
+                        same_count,
                     )
-                    mask_out[b] = legal[b]
+                    _copy_mask(b, legal, mask_out)
                 if needs_reset[b]:
                     n_done += 1
                 continue
             tb = t[b]
-            ub = ubuf[b, draw_pos[b]]
-            zb = zbuf[b, draw_pos[b]]
-            draw_pos[b] += 1
+            key = episode_key[b]
+            blk = tb + 1
             for a in range(A):
                 act = actions[b, a]
                 masked = legal[b, a, act] == 0
@@ -576,9 +825,14 @@ if numba is not None:
                 slot[a] = (act - 1) // N_VERBS if act > 0 else 0
                 verb[a] = (act - 1) % N_VERBS if act > 0 else -1
                 decisions[b, a, D_STATUS] = STATUS_MASKED if masked else 0
-            order = np.argsort(ub[off[U_PRIORITY] : off[U_PRIORITY] + A])
-            for i in range(A):
-                rank[order[i]] = i
+                prio[a] = _u(key, blk, off[U_PRIORITY] + a)
+            # rank: the place of each agent in the priority order (ascending draws).
+            for a in range(A):
+                r = 0
+                for c in range(A):
+                    if prio[c] < prio[a] or (prio[c] == prio[a] and c < a):
+                        r += 1
+                rank[a] = r
             for a in range(A):
                 c_ = False
                 if dec[a]:
@@ -619,7 +873,9 @@ if numba is not None:
                 escalates[a] = takes and verb[a] == ESCALATE and not pending
                 if resolves[a] or escalates[a]:
                     handled_now[svc[a]] = True
-            credit[:, :] = 0.0
+            for a in range(A):
+                for c in range(C):
+                    credit[a, c] = 0.0
             for a in range(A):
                 q = slot[a]
                 s = svc[a]
@@ -698,6 +954,7 @@ if numba is not None:
                     inc_i[b, svc[a], II_ESCALATOR] = a
             # Specialists, damage, self-resolution, failures.
             n_failed = 0
+            any_closed = False
             for s in range(S):
                 active0 = inc_b[b, s, IB_ACTIVE] == 1
                 esc = inc_i[b, s, II_ESCALATED_UNTIL]
@@ -713,44 +970,56 @@ if numba is not None:
                     factor = 1.0 if crit else fp[F_MINOR_FACTOR]
                     inc_f[b, s, IF_DAMAGE] += fp[F_DAMAGE] * inc_f[b, s, IF_SEVERITY] * factor
                 self_res = (
-                    active and not crit and esc < 0 and ub[off[U_SELF] + s] < fp[F_MINOR_RESOLVE]
+                    active
+                    and not crit
+                    and esc < 0
+                    and _u(key, blk, off[U_SELF] + s) < fp[F_MINOR_RESOLVE]
                 )
                 failed = active and not self_res and inc_f[b, s, IF_DAMAGE] >= 1.0
+                failed_now[s] = failed
                 events[b, s, E_SELF_RESOLVED] = self_res
                 events[b, s, E_FAILED] = failed
                 closed[s] = resolved_now[s] or due or self_res or failed
                 events[b, s, E_RESOLVED] = resolved_now[s]
                 incidents[b, s, I_CLOSED] = inc_i[b, s, II_UID] if closed[s] else -1
                 if closed[s]:
+                    any_closed = True
                     inc_b[b, s, IB_ACTIVE] = False
                     inc_i[b, s, II_ESCALATED_UNTIL] = -1
                     inc_i[b, s, II_ESCALATOR] = -1
                 if failed:
                     n_failed += 1
                     down_until[b, s] = tb + 1 + ip[I_RECOVERY]
-            Q = alerts.shape[1]
-            for q in range(Q):
-                if alerts[b, q, AL_NOISE] < 0.5 and closed[np.int64(alerts[b, q, AL_SERVICE])]:
-                    alerts[b, q, AL_ACTIVE] = 0.0
+            E = extent[b]
+            if any_closed:
+                for q in range(E):
+                    if alerts[b, q, AL_NOISE] < 0.5 and closed[np.int64(alerts[b, q, AL_SERVICE])]:
+                        alerts[b, q, AL_ACTIVE] = 0.0
             failures[b] += n_failed
             for s in range(S):
                 cascades[s] = False
                 parent_group[s] = -1
             if n_failed > 0:
+                n_list = 0
+                for w in range(S):
+                    if failed_now[w]:
+                        failed_list[n_list] = w
+                        n_list += 1
                 for v in range(S):
                     parents = 0
-                    for w in range(S):
-                        if events[b, w, E_FAILED] and adj[b, w, v]:
+                    for j in range(n_list):
+                        w = failed_list[j]
+                        if adj[b, w, v]:
                             parents += 1
                             parent_group[v] = max(parent_group[v], inc_i[b, w, II_GROUP])
                     if fp[F_CASCADE] > 0 and parents > 0:
-                        cascades[v] = ub[off[U_CASCADE] + v] < 1.0 - survive[parents]
+                        cascades[v] = _u(key, blk, off[U_CASCADE] + v) < 1.0 - survive[parents]
             cleared = 0
-            for q in range(Q):
+            for q in range(E):
                 if (
                     alerts[b, q, AL_NOISE] > 0.5
                     and alerts[b, q, AL_ACTIVE] > 0.5
-                    and ub[off[U_NCLEAR] + q] < fp[F_NOISE_CLEAR]
+                    and _u(key, blk, off[U_NCLEAR] + q) < fp[F_NOISE_CLEAR]
                 ):
                     alerts[b, q, AL_ACTIVE] = 0.0
                     cleared += 1
@@ -758,8 +1027,7 @@ if numba is not None:
             t[b] = tb + 1
             _arrive(
                 b,
-                ub,
-                zb,
+                blk,
                 fp,
                 ip,
                 off,
@@ -767,8 +1035,10 @@ if numba is not None:
                 cascades,
                 parent_group,
                 True,
+                emit_flags,
                 t,
                 service_weight,
+                episode_key,
                 excitation,
                 alert_counter,
                 incident_counter,
@@ -777,6 +1047,7 @@ if numba is not None:
                 inc_i,
                 inc_f,
                 alerts,
+                extent,
                 totals,
                 events,
                 counts,
@@ -812,11 +1083,12 @@ if numba is not None:
             if terminated or truncated:
                 n_done += 1
             _legal(b, alerts, agent_verbs, legal, N)
-            if obs_out.shape[0] == B:
+            if observe:
                 _observe_env(
                     b,
                     t,
                     alerts,
+                    extent,
                     inc_b,
                     inc_f,
                     down_until,
@@ -827,11 +1099,98 @@ if numba is not None:
                     K,
                     ip[I_THRESHOLD],
                     N,
+                    same_count,
                 )
-                mask_out[b] = legal[b]
+                _copy_mask(b, legal, mask_out)
         return n_done
 
     @njit(cache=True)
+    def _reset_many(
+        ids,
+        fp,
+        ip,
+        off,
+        tables,
+        graph,
+        fixed_adj,
+        fixed_layer,
+        agent_verbs,
+        t,
+        adj,
+        layer,
+        service_weight,
+        id_key,
+        episode_key,
+        excitation,
+        failures,
+        alert_counter,
+        incident_counter,
+        down_until,
+        inc_b,
+        inc_i,
+        inc_f,
+        alerts,
+        extent,
+        totals,
+        legal,
+        terminated,
+        truncated,
+        needs_reset,
+        scratch_events,
+        scratch_counts,
+        reset_incidents,
+        reset_incident_severity,
+    ):
+        """Reset each env of ``ids`` (their episode keys already set)."""
+        S = service_weight.shape[1]
+        width = ip[I_GRAPH_WIDTH]
+        N = (legal.shape[2] - 1) // 4
+        order = np.zeros(S, dtype=np.int64)
+        u_graph = np.zeros((S, width))
+        scratch_f = np.zeros(S * (1 + width) + 2 * S)
+        scratch_i = np.zeros(3 * S, dtype=np.int64)
+        for b in ids:
+            _reset_env(
+                b,
+                fp,
+                ip,
+                off,
+                tables,
+                graph,
+                fixed_adj,
+                fixed_layer,
+                scratch_f,
+                scratch_i,
+                order,
+                u_graph,
+                t,
+                adj,
+                layer,
+                service_weight,
+                id_key,
+                episode_key,
+                excitation,
+                failures,
+                alert_counter,
+                incident_counter,
+                down_until,
+                inc_b,
+                inc_i,
+                inc_f,
+                alerts,
+                extent,
+                totals,
+                terminated,
+                truncated,
+                needs_reset,
+                scratch_events,
+                scratch_counts,
+                reset_incidents,
+                reset_incident_severity,
+            )
+            _legal(b, alerts, agent_verbs, legal, N)
+
+    @njit(cache=True, inline="always")
     def _hold(
         b,
         decisions,
@@ -863,7 +1222,9 @@ if numba is not None:
         agent_reward[b] = 0.0
 
     @njit(cache=True)
-    def _visible(b, alerts, id_key, t, n_slots, ids_out, fields_out, inc_b, inc_f, down_until):
+    def _visible(
+        b, alerts, extent, id_key, t, n_slots, ids_out, fields_out, inc_b, inc_f, down_until
+    ):
         n = 0
         for q in range(n_slots):
             if alerts[b, q, AL_ACTIVE] < 0.5:
@@ -875,35 +1236,51 @@ if numba is not None:
             fields_out[q, 3] = t[b] - alerts[b, q, AL_BIRTH]
             fields_out[q, 4] = alerts[b, q, AL_SERVICE]
             n += 1
-        Q = alerts.shape[1]
-        S = down_until.shape[1]
+        qlen = _queue_length(b, alerts, extent)
+        load = _load(b, t, inc_b, inc_f, down_until, qlen, alerts.shape[1])
+        return n, load, qlen
+
+    @njit(cache=True, inline="always")
+    def _queue_length(b, alerts, extent):
         qlen = 0
-        for q in range(Q):
+        for q in range(extent[b]):
             if alerts[b, q, AL_ACTIVE] > 0.5:
                 qlen += 1
+        return qlen
+
+    @njit(cache=True, inline="always")
+    def _load(b, t, inc_b, inc_f, down_until, qlen, Q):
+        S = down_until.shape[1]
         impaired = 0.0
         for s in range(S):
             down = 1.0 if down_until[b, s] > t[b] else 0.0
             damage = inc_f[b, s, IF_DAMAGE] * (1.0 if inc_b[b, s, IB_ACTIVE] else 0.0)
             impaired += min(damage + down, 1.0)
         impaired = impaired / S
-        load = min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
-        return n, load, qlen
+        return min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
+
+    @njit(cache=True, inline="always")
+    def _copy_mask(b, legal, mask_out):
+        for a in range(legal.shape[1]):
+            for k in range(legal.shape[2]):
+                mask_out[b, a, k] = legal[b, a, k]
 
     @njit(cache=True, inline="always")
     def _legal(b, alerts, agent_verbs, legal, N):
         A = legal.shape[1]
-        for a in range(A):
-            legal[b, a, 0] = 1
-            for n in range(N):
-                present = alerts[b, n, AL_ACTIVE] > 0.5
+        for n in range(N):
+            present = alerts[b, n, AL_ACTIVE] > 0.5
+            for a in range(A):
                 for v in range(4):
                     legal[b, a, 1 + n * 4 + v] = 1 if (present and agent_verbs[a, v]) else 0
+        for a in range(A):
+            legal[b, a, 0] = 1
 
     @njit(cache=True)
     def _observe(
         t,
         alerts,
+        extent,
         inc_b,
         inc_f,
         down_until,
@@ -915,11 +1292,13 @@ if numba is not None:
         threshold,
         n_slots,
     ):
+        same_count = np.zeros(down_until.shape[1], dtype=np.int64)
         for b in range(obs.shape[0]):
             _observe_env(
                 b,
                 t,
                 alerts,
+                extent,
                 inc_b,
                 inc_f,
                 down_until,
@@ -930,13 +1309,15 @@ if numba is not None:
                 K,
                 threshold,
                 n_slots,
+                same_count,
             )
 
-    @njit(cache=True)
+    @njit(cache=True, inline="always")
     def _observe_env(
         b,
         t,
         alerts,
+        extent,
         inc_b,
         inc_f,
         down_until,
@@ -947,57 +1328,61 @@ if numba is not None:
         K,
         threshold,
         n_slots,
+        same_count,
     ):
+        """Env b's observation into ``obs[b]``: row 0 is computed, the other
+        agents' rows copy it; then the role features (see `AlertSim.observe`)."""
         rows_out = obs.shape[1]  # every agent, or 1 for the team's shared view
         team = role_features.shape[0]
         Q = alerts.shape[1]
         S = down_until.shape[1]
         N = n_slots
-        base = np.zeros(N * SLOT_FEATURES + GLOBAL_FEATURES + S)
         tb = t[b]
+        row = obs[b, 0]
+        # Alerts per service among the visible slots (a compacted prefix).
+        for n in range(N):
+            if alerts[b, n, AL_ACTIVE] > 0.5:
+                same_count[np.int64(alerts[b, n, AL_SERVICE])] += 1
         for n in range(N):
             p = alerts[b, n, AL_ACTIVE]
             o = n * SLOT_FEATURES
-            base[o] = p
-            base[o + 1] = alerts[b, n, AL_VIS_SEV]
-            base[o + 2] = alerts[b, n, AL_CONF]
+            row[o] = p
+            row[o + 1] = alerts[b, n, AL_VIS_SEV]
+            row[o + 2] = alerts[b, n, AL_CONF]
             ty = np.int64(alerts[b, n, AL_TYPE])
             for k in range(N_TYPES):
-                base[o + 3 + k] = (1.0 if ty == k else 0.0) * p
+                row[o + 3 + k] = (1.0 if ty == k else 0.0) * p
             age = (tb - alerts[b, n, AL_BIRTH]) / max_steps
-            base[o + 3 + N_TYPES] = min(age, 1.0) * p
+            row[o + 3 + N_TYPES] = min(age, 1.0) * p
             service = alerts[b, n, AL_SERVICE]
-            base[o + 4 + N_TYPES] = service / max(S - 1, 1) * p
-            same = 0
-            for m in range(N):
-                if alerts[b, m, AL_SERVICE] == service and alerts[b, m, AL_ACTIVE] > 0.5:
-                    same += 1
-            base[o + 5 + N_TYPES] = max(same - 1, 0) / max(N - 1, 1) * p
-        qlen = 0
-        for q in range(Q):
-            if alerts[b, q, AL_ACTIVE] > 0.5:
-                qlen += 1
+            row[o + 4 + N_TYPES] = service / max(S - 1, 1) * p
+            same = same_count[np.int64(service)] if p > 0.5 else 0
+            row[o + 5 + N_TYPES] = max(same - 1, 0) / max(N - 1, 1) * p
+        for n in range(N):
+            same_count[np.int64(alerts[b, n, AL_SERVICE])] = 0
+        qlen = _queue_length(b, alerts, extent)
+        g = N * SLOT_FEATURES
         impaired = 0.0
         for s in range(S):
             down = 1.0 if down_until[b, s] > tb else 0.0
             damage = inc_f[b, s, IF_DAMAGE] * (1.0 if inc_b[b, s, IB_ACTIVE] else 0.0)
             impaired += min(damage + down, 1.0)
-            base[N * SLOT_FEATURES + GLOBAL_FEATURES + s] = down
+            row[g + GLOBAL_FEATURES + s] = down
         impaired = impaired / S
-        g = N * SLOT_FEATURES
-        base[g] = min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
-        base[g + 1] = qlen / Q
-        base[g + 2] = max(qlen - N, 0) / Q
-        base[g + 3] = max(max_steps - tb, 0) / max_steps
-        base[g + 4] = 1.0 if K > 0 else 0.0
-        base[g + 5] = min(K / team, 1.0)
-        base[g + 6] = min(failures[b] / (threshold + 1), 1.0)
-        nb = base.shape[0]
+        row[g] = min(max(0.2 + 0.6 * impaired + 0.2 * qlen / Q, 0.0), 1.0)
+        row[g + 1] = qlen / Q
+        row[g + 2] = max(qlen - N, 0) / Q
+        row[g + 3] = max(max_steps - tb, 0) / max_steps
+        row[g + 4] = 1.0 if K > 0 else 0.0
+        row[g + 5] = min(K / team, 1.0)
+        row[g + 6] = min(failures[b] / (threshold + 1), 1.0)
+        nb = g + GLOBAL_FEATURES + S
         with_roles = obs.shape[2] > nb
-        for a in range(rows_out):
+        for a in range(1, rows_out):
             for d in range(nb):
-                obs[b, a, d] = base[d]
-            if with_roles:
+                obs[b, a, d] = row[d]
+        if with_roles:
+            for a in range(rows_out):
                 for r in range(role_features.shape[1]):
                     obs[b, a, nb + r] = role_features[a, r]
 
@@ -1011,7 +1396,7 @@ NOISE_CONF_LO, NOISE_CONF_HI = NOISE_CONFIDENCE
 
 
 class FastAlertSim(AlertSim):
-    """`AlertSim` with the step and the observation compiled by numba.
+    """`AlertSim` with the step, the resets and the observation compiled by numba.
 
     Same constructor, same state, same draws, same outcome records: a drop-in
     replacement that the tests hold to the numpy reference bit for bit.
@@ -1023,6 +1408,7 @@ class FastAlertSim(AlertSim):
                 "the numba backend needs numba: pip install 'adaptive-alert-triage[fast]'"
             )
         super().__init__(config, batch_size)
+        S = self.S
         self._fp, self._ip, self._off = _params(config, self.layout)
         self._tables = (
             self._noise_cdf,
@@ -1031,55 +1417,56 @@ class FastAlertSim(AlertSim):
             NOISE_TYPE_CDF,
             RELATED_TYPE.astype(np.int64),
         )
+        fixed = self._fixed_graph is not None
+        self._graph = np.array(
+            [int(fixed), config.graph_depth, config.max_dependencies], dtype=np.int64
+        )
+        self._fixed_adj, self._fixed_layer = (
+            self._fixed_graph if fixed else (np.zeros((S, S), dtype=bool), np.zeros(S, np.int64))
+        )
         self._all_active = np.ones(self.B, dtype=bool)
         self._no_obs = np.empty((0, self.A, self.obs_dim), dtype=np.float32)
         self._no_masks = np.empty((0, self.A, self.n_actions), dtype=np.int8)
-        self._scratch_events = np.zeros((self.B, self.S, N_SERVICE_EVENTS), dtype=bool)
+        self._scratch_events = np.zeros((self.B, S, N_SERVICE_EVENTS), dtype=bool)
         self._scratch_counts = np.zeros((self.B, N_COUNTS), dtype=np.int64)
 
-    def _draw_topology(self, rng, cfg):
-        return draw_topology(rng, cfg, build=_build_layered_dag)
-
-    def _arrivals(self, envs, u, z, cascades, failed, parent_group=None):
-        # Used by reset(): the same arrivals, compiled. Only reset calls this
-        # override (step() runs its own kernel); the first-alert records go
-        # straight into reset_incidents / reset_incident_severity.
-        for r, b in enumerate(np.asarray(envs).tolist()):
-            casc = np.array(cascades[r], dtype=bool)
-            groups = (
-                np.full(self.S, -1, dtype=np.int64)
-                if parent_group is None
-                else np.asarray(parent_group[r], dtype=np.int64)
-            )
-            _arrive(
-                b,
-                u[r],
-                z[r],
-                self._fp,
-                self._ip,
-                self._off,
-                self._tables,
-                casc,
-                groups,
-                parent_group is not None,
-                self.t,
-                self.service_weight,
-                self.excitation,
-                self.alert_counter,
-                self.incident_counter,
-                self.down_until,
-                self.inc_bool,
-                self.inc_int,
-                self.inc_float,
-                self.alerts,
-                self.totals,
-                self._scratch_events,
-                self._scratch_counts,
-                self.reset_incidents,
-                self.reset_incident_severity,
-            )
-            self.reset_incidents[b, :, I_CLOSED] = -1
-        return None
+    def _reset_rows(self, ids: np.ndarray) -> None:
+        _reset_many(
+            np.asarray(ids, dtype=np.int64),
+            self._fp,
+            self._ip,
+            self._off,
+            self._tables,
+            self._graph,
+            self._fixed_adj,
+            self._fixed_layer,
+            self._agent_verbs,
+            self.t,
+            self.adj,
+            self.layer,
+            self.service_weight,
+            self.id_key,
+            self.episode_key,
+            self.excitation,
+            self.failures,
+            self.alert_counter,
+            self.incident_counter,
+            self.down_until,
+            self.inc_bool,
+            self.inc_int,
+            self.inc_float,
+            self.alerts,
+            self.extent,
+            self.totals,
+            self.legal,
+            self.terminated,
+            self.truncated,
+            self.needs_reset,
+            self._scratch_events,
+            self._scratch_counts,
+            self.reset_incidents,
+            self.reset_incident_severity,
+        )
 
     def step(
         self,
@@ -1088,13 +1475,28 @@ class FastAlertSim(AlertSim):
         observe: bool = False,
         active: np.ndarray | None = None,
     ) -> StepOutcome:
-        B, A, S = self.B, self.A, self.S
         held = self._check_active(active)
-        running = self._all_active if held is None else ~held
         if self.n_needing_reset:
             raise RuntimeError(
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
             )
+        running = self._all_active if held is None else ~held
+        return self._run(actions, on_illegal, observe, running, held, autoreset=False)
+
+    def step_autoreset(
+        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+    ) -> tuple[StepOutcome, np.ndarray]:
+        if self.episode.min() < 0:
+            raise RuntimeError("step_autoreset() called before every env was reset()")
+        if not self.n_needing_reset:
+            out = self._run(actions, on_illegal, observe, self._all_active, None, False)
+            return out, self._all_active.copy()
+        stepped = ~self.needs_reset
+        out = self._run(actions, on_illegal, observe, stepped, self.needs_reset, True)
+        return out, stepped
+
+    def _run(self, actions, on_illegal, observe, running, held, autoreset: bool) -> StepOutcome:
+        B, A, S = self.B, self.A, self.S
         actions = np.asarray(actions)
         if actions.shape != (B, A):
             raise ValueError(f"actions must have shape {(B, A)}, got {actions.shape}")
@@ -1102,6 +1504,7 @@ class FastAlertSim(AlertSim):
             raise TypeError(f"actions must be integers, got dtype {actions.dtype}")
         if on_illegal not in ("raise", "noop"):
             raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
+        observe = self._check_observe(observe)
         actions = actions.astype(np.int64)  # a copy: masked actions are rewritten in it
         if held is not None:
             actions[held] = 0  # held envs' actions are ignored, whatever they were
@@ -1118,7 +1521,6 @@ class FastAlertSim(AlertSim):
         incident_severity = np.empty((B, S))
         reward = np.empty(B)
         agent_reward = np.empty((B, A))
-        observe = self._check_observe(observe)
         if observe:
             obs = self._obs_buffer(observe == "team")
             masks = np.empty((B, A, self.n_actions), dtype=np.int8)
@@ -1127,20 +1529,25 @@ class FastAlertSim(AlertSim):
         done = _step(
             actions,
             running,
-            self._ubuf,
-            self._zbuf,
-            self.draw_pos,
+            autoreset,
             self._fp,
             self._ip,
             self._off,
             self._tables,
+            self._graph,
+            self._fixed_adj,
+            self._fixed_layer,
             self._agent_verbs,
             self._reward_vector,
             self._survive,
             self.t,
             self.adj,
+            self.layer,
             self.service_weight,
             self.id_key,
+            self.stream_key,
+            self.episode,
+            self.episode_key,
             self.excitation,
             self.failures,
             self.alert_counter,
@@ -1150,11 +1557,16 @@ class FastAlertSim(AlertSim):
             self.inc_int,
             self.inc_float,
             self.alerts,
+            self.extent,
             self.totals,
             self.legal,
             self.terminated,
             self.truncated,
             self.needs_reset,
+            self._scratch_events,
+            self._scratch_counts,
+            self.reset_incidents,
+            self.reset_incident_severity,
             decisions,
             truth,
             ids,
@@ -1173,7 +1585,6 @@ class FastAlertSim(AlertSim):
         if done < 0:
             self._reject(actions, -1 - done)
         self.n_needing_reset = done
-        self._refill_spent(held)
         return StepOutcome(
             actions=actions,
             decisions=decisions,
@@ -1195,9 +1606,7 @@ class FastAlertSim(AlertSim):
         """Raise the reference's error for a rejected action (nothing changed)."""
         B, A = self.B, self.A
         if code >= 2 * B * A:
-            raise RuntimeError(
-                f"env {code - 2 * B * A} has no random block left: it ended, reset() it"
-            )
+            raise RuntimeError(f"env {code - 2 * B * A} has ended: reset() it")
         b, a = divmod(code % (B * A), A)
         if code < B * A:
             raise ValueError(
@@ -1214,6 +1623,7 @@ class FastAlertSim(AlertSim):
         n, load, qlen = _visible(
             b,
             self.alerts,
+            self.extent,
             self.id_key,
             self.t,
             self.N,
@@ -1230,6 +1640,7 @@ class FastAlertSim(AlertSim):
         _observe(
             self.t,
             self.alerts,
+            self.extent,
             self.inc_bool,
             self.inc_float,
             self.down_until,

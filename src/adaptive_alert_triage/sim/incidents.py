@@ -1,9 +1,9 @@
 """The incident process, alert emission and false-positive noise.
 
-Randomness for one step comes as one block of uniforms and one of normals per
-env, drawn from that env's own generator in a fixed layout (`DrawLayout`).
-Every step consumes the same amount whatever happens in it, so nothing an
-agent, a renderer or another env does can shift an env's random stream.
+Randomness for one step is one block of uniforms per env, from that env's own
+counter-based stream (`rng`), in a fixed layout (`DrawLayout`): every draw has
+its own address, so nothing an agent, a renderer or another env does can shift
+an env's random stream.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class DrawLayout:
             "noise_severity": m,
             "noise_confidence": m,
             "noise_clear": q,
+            "severity_noise": 4 * s,  # four uniforms per normal (rng.normal_from_uniforms)
         }
         start = 0
         self.slices: dict[str, slice] = {}
@@ -98,7 +99,6 @@ class DrawLayout:
             self.slices[name] = slice(start, start + size)
             start += size
         self.n_uniform = start
-        self.n_normal = s  # visible-severity noise of the alerts incidents emit
 
     def __getitem__(self, name: str) -> slice:
         return self.slices[name]

@@ -2,7 +2,7 @@
 
 An edge ``u -> v`` means service ``v`` depends on ``u``: when ``u`` fails, the
 failure may propagate to ``v``. The graph is a layered DAG drawn per episode
-from the env's own generator over a random permutation of the services, so a
+from the env's random stream over a random permutation of the services, so a
 service's index says nothing about where it sits in the graph.
 """
 
@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from .config import TaskConfig
 
 _NAMES = (
     "api-gateway",
@@ -139,18 +137,10 @@ def build_layered_dag(
     return layer
 
 
-def draw_topology(
-    rng: np.random.Generator, config: TaskConfig, build=build_layered_dag
-) -> tuple[np.ndarray, np.ndarray]:
-    """Adjacency ``adj[u, v]`` (v depends on u) and each service's layer."""
-    n = config.n_services
-    adj = np.zeros((n, n), dtype=bool)
-    if config.topology is not None:
-        edges = _edges_of(config.topology)
-        for u, v in edges:
-            adj[u, v] = True
-        return adj, _layers_from_edges(edges, n)
-    order = rng.permutation(n)
-    u = rng.random((n, 2 + config.max_dependencies))
-    layer = build(order, u, config.graph_depth, config.max_dependencies, adj)
-    return adj, layer
+def fixed_topology(topology: Mapping[str, Any], n_services: int) -> tuple[np.ndarray, np.ndarray]:
+    """A scenario's own graph: adjacency ``adj[u, v]`` (v depends on u) and layers."""
+    adj = np.zeros((n_services, n_services), dtype=bool)
+    edges = _edges_of(topology)
+    for u, v in edges:
+        adj[u, v] = True
+    return adj, _layers_from_edges(edges, n_services)

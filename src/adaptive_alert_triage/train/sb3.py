@@ -157,7 +157,7 @@ class TriageVecEnv(VecEnv):
                     "failures": int(grader.failures),
                     "episode": {"r": float(self._returns[b]), "l": int(self._lengths[b])},
                 }
-            sim.reset(None, ended)  # each env continues its own generator
+            sim.reset(None, ended)  # each env goes on to the next episode of its stream
             obs[ended] = sim.observe(team=True)[ended, 0]
             for b in ended.tolist():
                 self._begin(b)
