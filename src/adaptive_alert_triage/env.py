@@ -25,6 +25,7 @@ from .models import (
     Observation,
     Reward,
     trusted,
+    trusted_all,
 )
 from .multiagent import AlertTriageParallelEnv, check_live_option
 from .sim.config import ACTION_TYPES, ALERT_TYPES, REWARD_COMPONENTS
@@ -86,6 +87,8 @@ class AdaptiveAlertTriageEnv:
         self._investigators = list(range(self.config.n_investigators))
         self._desk = self.config.n_investigators
         self._slot_of: dict[str, int] = {}
+        self._max_steps = self.config.max_steps
+        self._budget = self.config.investigation_budget
         self._seed: int | None = seed
         self._done = True
         self._started = False
@@ -114,20 +117,21 @@ class AdaptiveAlertTriageEnv:
         if self._done:
             raise RuntimeError("the episode is done; call reset() to start another")
         actions = self._parse(action)
-        row = self._assign(actions)
+        row, acted = self._assign(actions)
         out = self.team.step_arrays(row)
         self.grader.update(out)
         self.history.append(actions)
-        components = dict(zip(REWARD_COMPONENTS, out.components[0].tolist()))
-        reward = trusted(Reward, {"value": float(out.reward[0]), "components": components})
-        self.cumulative_reward += reward.value
-        for name, value in components.items():
-            self.reward_totals[name] += value
-        counts = out.counts[0].tolist()
-        self._done = bool(counts[N_TERMINATED] or counts[N_TRUNCATED])
-        info = step_info(
-            out, row[0] != 0, self.grader, self._names, self.cumulative_reward, self.sim
+        parts = out.components[0].tolist()
+        value = float(out.reward[0])
+        reward = trusted(
+            Reward, {"value": value, "components": dict(zip(REWARD_COMPONENTS, parts))}
         )
+        self.cumulative_reward += value
+        totals = self.reward_totals
+        for name, part in zip(REWARD_COMPONENTS, parts):
+            totals[name] += part
+        info = step_info(out, acted, self.grader, self._names, self.cumulative_reward, self.sim)
+        self._done = info["terminated"] or info["truncated"]
         if self.team.feed is not None:
             info["external_alerts"] = external_info(self.team)
         return self._observation(), reward, self._done, info
@@ -198,6 +202,10 @@ class AdaptiveAlertTriageEnv:
 
     # ------------------------------------------------------------------ helpers
     def _parse(self, action: Any) -> list[Action]:
+        if type(action) is Action:  # the common case: one decision, already validated
+            if action.alert_id not in self._slot_of:
+                raise self._unknown_alert(action.alert_id)
+            return [action]
         items = action if isinstance(action, (list, tuple)) else [action]
         actions = []
         for item in items:
@@ -213,11 +221,7 @@ class AdaptiveAlertTriageEnv:
         seen: set[str] = set()
         for a in actions:
             if a.alert_id not in self._slot_of:
-                valid = ", ".join(self._slot_of) or "none"
-                raise ValueError(
-                    f"unknown alert_id {a.alert_id!r}: it is not in the current observation; "
-                    f"valid ids are: {valid}"
-                )
+                raise self._unknown_alert(a.alert_id)
             if a.alert_id in seen:
                 raise ValueError(f"more than one decision for alert {a.alert_id!r} in one step")
             seen.add(a.alert_id)
@@ -228,10 +232,27 @@ class AdaptiveAlertTriageEnv:
             )
         return actions
 
-    def _assign(self, actions: list[Action]) -> np.ndarray:
+    def _unknown_alert(self, alert_id: str) -> ValueError:
+        valid = ", ".join(self._slot_of) or "none"
+        return ValueError(
+            f"unknown alert_id {alert_id!r}: it is not in the current observation; "
+            f"valid ids are: {valid}"
+        )
+
+    def _assign(self, actions: list[Action]) -> tuple[np.ndarray, list[bool]]:
         """Hand each decision to a member who may make it: ESCALATE to the desk,
-        INVESTIGATE to an investigator, IGNORE and DELAY to whoever is free."""
-        row = np.zeros((1, self.sim.A), dtype=np.int64)
+        INVESTIGATE to an investigator, IGNORE and DELAY to whoever is free.
+        Returns the (1, n_agents) action row and which members act."""
+        if len(actions) == 1 and self._investigators:  # the common case, in short
+            a = actions[0]
+            verb = VERB_OF[a.action_type]
+            member = self._desk if verb == ESCALATE else self._investigators[0]
+            row = np.zeros((1, self.sim.A), dtype=np.int64)
+            row[0, member] = 1 + self._slot_of[a.alert_id] * N_VERBS + verb
+            acted = [False] * self.sim.A
+            acted[member] = True
+            return row, acted
+        row = [0] * self.sim.A
         free_investigators = list(self._investigators)
         desk_free = True
         rest = []
@@ -241,7 +262,7 @@ class AdaptiveAlertTriageEnv:
             if verb == ESCALATE:
                 if not desk_free:
                     raise ValueError("only one ESCALATE per step: the team has one escalation desk")
-                row[0, self._desk] = code
+                row[self._desk] = code
                 desk_free = False
             elif verb == INVESTIGATE:
                 if not free_investigators:
@@ -249,7 +270,7 @@ class AdaptiveAlertTriageEnv:
                         f"more INVESTIGATE decisions than the {len(self._investigators)} "
                         f"investigators of the team"
                     )
-                row[0, free_investigators.pop(0)] = code
+                row[free_investigators.pop(0)] = code
             else:
                 rest.append(code)
         free = free_investigators + ([self._desk] if desk_free else [])
@@ -258,19 +279,21 @@ class AdaptiveAlertTriageEnv:
                 f"{len(rest)} IGNORE/DELAY decisions, but only {len(free)} team members are free"
             )
         for member, code in zip(free, rest):
-            row[0, member] = code
-        return row
+            row[member] = code
+        return np.fromiter(row, np.int64, len(row))[None], [code != 0 for code in row]
 
     def _observation(self) -> Observation:
         sim = self.sim
         _, ids, rows, load, queue_length = sim.visible_view(0)
+        # Per alert id, its fields as first seen: all but the age are fixed for
+        # life, so each step copies them and sets the age.
         cache = self._alert_fields
-        alerts = []
+        fields = []
         slot_of = {}
         for slot, (raw, row) in enumerate(zip(ids, rows)):
-            fields = cache.get(raw)
-            if fields is None:  # first sight: everything but the age is fixed for life
-                fields = cache[raw] = {
+            first = cache.get(raw)
+            if first is None:
+                first = cache[raw] = {
                     "id": format_alert_id(raw),
                     "visible_severity": row[0],
                     "confidence": row[1],
@@ -278,23 +301,25 @@ class AdaptiveAlertTriageEnv:
                     "age": 0,
                     "service": self._names[int(row[4])],
                 }
-            slot_of[fields["id"]] = slot
-            alerts.append(trusted(Alert, {**fields, "age": int(row[3])}))
+            slot_of[first["id"]] = slot
+            alert = first.copy()
+            alert["age"] = int(row[3])
+            fields.append(alert)
         self._slot_of = slot_of
         t = int(sim.t[0])
+        down_until = sim.down_until[0].tolist()
         names = self._names
-        down = sim.down_until[0] > t
         return trusted(
             Observation,
             {
-                "alerts": alerts,
+                "alerts": trusted_all(Alert, fields),
                 "system_load": load,
                 "queue_length": queue_length,
-                "time_remaining": max(self.config.max_steps - t, 0),
+                "time_remaining": max(self._max_steps - t, 0),
                 "episode_step": t,
-                "resource_budget": self.config.investigation_budget,
-                "services_down": [names[s] for s in np.flatnonzero(down).tolist()]
-                if down.any()
+                "resource_budget": self._budget,
+                "services_down": [names[s] for s, until in enumerate(down_until) if until > t]
+                if max(down_until) > t
                 else [],
                 "failures_count": int(sim.failures[0]),
             },
@@ -343,7 +368,7 @@ def step_info(
     processed, denials, groups = [], [], {}
     correct_flags = []
     for member, d in enumerate(decisions):
-        if not acted[member] or d[D_VERB] < 0:
+        if d[D_VERB] < 0 or not acted[member]:
             continue
         alert_id = format_alert_id(ids[member])
         verb = d[D_VERB]
@@ -387,7 +412,7 @@ def step_info(
         "denials": denials,
         "correlation_groups": groups,
         "failures_this_step": failures,
-        "cascades_this_step": int(out.service_events[b, :, E_CASCADE].sum()),
+        "cascades_this_step": int(np.count_nonzero(out.service_events[b, :, E_CASCADE])),
         "system_failure": failures > 0,
         "action_correct": all(correct_flags) if correct_flags else None,
         "cumulative_reward": cumulative_reward,

@@ -215,41 +215,48 @@ class AlertTriageParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if not isinstance(actions, dict):
             raise TypeError(f"actions must be a dict of agent -> int, got {type(actions).__name__}")
-        n_actions = self.sim.n_actions
-        row = np.zeros((1, self.sim.A), dtype=np.int64)
-        for agent, action in actions.items():
-            i = self._check_agent(agent)
-            if action is None:
-                continue  # a finished agent's None, as the AEC wrapper passes it
-            try:
-                value = operator.index(action)
-            except TypeError:
-                raise TypeError(
-                    f"action for {agent} must be an int in [0, {n_actions}), got {action!r}"
-                ) from None
-            if not 0 <= value < n_actions:
-                raise ValueError(
-                    f"action {value} for {agent} is out of range; allowed 0..{n_actions - 1}"
-                )
-            row[0, i] = value
+        row = self._action_row(actions)
         agents = self.agents
         out = self.step_arrays(row, observe=True)
         if self.reward_mode == "team":
-            team = float(out.reward[0])
-            rewards = dict.fromkeys(agents, team)
+            rewards = dict.fromkeys(agents, float(out.reward[0]))
         else:
-            values = out.agent_reward[0].tolist()
-            rewards = {agent: values[i] for i, agent in enumerate(agents)}
+            rewards = dict(zip(agents, out.agent_reward[0].tolist()))
         counts = out.counts[0].tolist()
-        terminated = counts[N_TERMINATED] > 0
-        truncated = counts[N_TRUNCATED] > 0
-        terminations = dict.fromkeys(agents, terminated)
-        truncations = dict.fromkeys(agents, truncated)
+        terminations = dict.fromkeys(agents, counts[N_TERMINATED] > 0)
+        truncations = dict.fromkeys(agents, counts[N_TRUNCATED] > 0)
         infos = self._infos(out, counts[N_FAILED])
         observations = self._observations(out.observations[0], out.action_masks[0])
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+    def _action_row(self, actions: dict[str, Any]) -> np.ndarray:
+        """The (1, n_agents) int64 row of a dict of actions, every entry checked
+        (absent agents and None, as the AEC wrapper passes it, are NOOPs)."""
+        n_actions = self.sim.n_actions
+        index = self._index
+        values = [0] * len(index)
+        for agent, action in actions.items():
+            try:
+                i = index[agent]
+            except (KeyError, TypeError):
+                i = self._check_agent(agent)  # raises the clear error
+            if action is None:
+                continue
+            if type(action) is not int:  # the fast path skips only exact ints
+                try:
+                    action = operator.index(action)
+                except TypeError:
+                    raise TypeError(
+                        f"action for {agent} must be an int in [0, {n_actions}), got {action!r}"
+                    ) from None
+            if not 0 <= action < n_actions:
+                raise ValueError(
+                    f"action {action} for {agent} is out of range; allowed 0..{n_actions - 1}"
+                )
+            values[i] = action
+        return np.fromiter(values, np.int64, len(values))[None]
 
     def reset_arrays(self, seed: int | None = None, live_alerts: bool = False) -> None:
         """The core of `reset` without building per-agent dicts (options are
@@ -331,27 +338,31 @@ class AlertTriageParallelEnv(ParallelEnv):
     def _observations(self, obs: np.ndarray, masks: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         """Per-agent dicts of views into fresh arrays (never into live state)."""
         return {
-            agent: {"observation": obs[i], "action_mask": masks[i]}
-            for i, agent in enumerate(self.possible_agents)
+            agent: {"observation": o, "action_mask": m}
+            for agent, o, m in zip(self.possible_agents, obs, masks)
         }
 
     def _infos(self, out: StepOutcome, failures: int) -> dict[str, dict[str, Any]]:
-        decisions = out.decisions[0].tolist()
-        ids = out.alert_id[0].tolist()
-        actions = out.actions[0].tolist()
+        """Every agent's info: its action as applied, its decision, and the fate of it."""
         infos = {}
-        for i, agent in enumerate(self.possible_agents):
-            d = decisions[i]
+        for agent, action, d, raw in zip(
+            self.possible_agents,
+            out.actions[0].tolist(),
+            out.decisions[0].tolist(),
+            out.alert_id[0].tolist(),
+        ):
             slot, status = d[D_SLOT], d[D_STATUS]
-            infos[agent] = {
-                "action": actions[i],
-                "decision": None
-                if slot < 0
-                else {
+            if slot < 0:
+                decision = None
+            else:
+                decision = {
                     "slot": slot,
                     "action_type": ACTION_TYPES[d[D_VERB]],
-                    "alert_id": format_alert_id(ids[i]),
-                },
+                    "alert_id": format_alert_id(raw),
+                }
+            infos[agent] = {
+                "action": action,
+                "decision": decision,
                 "status": STATUS_NAMES[status],
                 "reason": DENIAL_REASONS[status],
                 "outcome": OUTCOME_NAMES[d[D_OUTCOME]],

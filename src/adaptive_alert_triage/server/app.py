@@ -40,6 +40,8 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        declared: int | None = None
+        chunked = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -48,6 +50,11 @@ class BodyLimit:
                     return await self._reject(send, "invalid Content-Length", 400)
                 if declared > self.max_bytes:
                     return await self._reject(send, self._too_big(declared), 413)
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared is not None and not chunked:
+            # The HTTP server delivers exactly the declared length: nothing to count.
+            return await self.app(scope, receive, send)
         seen = 0
         started = False
 
@@ -195,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite store of ingested alerts (WAL mode; created if missing)",
     )
     parser.add_argument(
+        "--ws-deflate",
+        action="store_true",
+        help="offer permessage-deflate compression on WebSockets (off by default: a step's "
+        "reply is ~1.5 kB, and compressing it costs more than it saves on loopback or a LAN)",
+    )
+    parser.add_argument(
         "--ingest-token",
         default=os.environ.get("ALERT_TRIAGE_INGEST_TOKEN") or None,
         help="shared secret that /ingest/alerts requires as a Bearer token "
@@ -220,7 +233,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         raise SystemExit(f"alert-triage serve: error: {exc}") from None
-    uvicorn.run(server_app, host=args.host, port=args.port, log_level="warning")
+    # At log level "warning" uvicorn prints no access log anyway; access_log=False
+    # also skips building each line. uvicorn picks uvloop, httptools and the
+    # websockets (sans-I/O) protocol by itself when they are installed (the
+    # [server] extra installs uvicorn[standard]).
+    uvicorn.run(
+        server_app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        ws_per_message_deflate=args.ws_deflate,
+    )
     return 0
 
 

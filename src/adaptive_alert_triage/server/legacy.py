@@ -17,18 +17,18 @@ socket. Errors are 4xx JSON with a ``detail``:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from ..env import AdaptiveAlertTriageEnv, live_alerts_option
 from ..models import Action
 from ..sim.config import TASKS, get_task
 from ..tasks import GRADERS
+from . import wire
 from .metrics import ServerMetrics
 from .openenv_env import PUBLIC_DECISION_FIELDS  # one list of what a decision may show
 from .sessions import Session, SessionLimitError, SessionStore
@@ -147,8 +147,33 @@ class LegacyApi:
 
     # ------------------------------------------------------------ episode logic
     def reset(
-        self, task_id: str, seed: Any = None, api: str = "http", options: Any = None
+        self,
+        task_id: str,
+        seed: Any = None,
+        api: str = "http",
+        options: Any = None,
+        spare: AdaptiveAlertTriageEnv | None = None,
     ) -> tuple[Session, dict]:
+        """Start a session's episode. ``spare`` (from `SessionStore.release`) is
+        the env of the socket's previous episode, for the store to reuse or close."""
+        try:
+            live = self._check_reset(task_id, seed, options)
+        except ApiError:
+            if spare is not None:
+                spare.close()
+            raise
+        try:
+            session = self.store.create(
+                task_id, seed, self.live_feed() if live else None, spare=spare
+            )
+        except SessionLimitError as exc:
+            raise ApiError(429, str(exc)) from None
+        observation = session.env.reset(seed=seed, options={"live_alerts": live} if live else None)
+        self.metrics.on_event("reset", {"task_id": task_id}, api)
+        return session, observation.model_dump()
+
+    def _check_reset(self, task_id: str, seed: Any, options: Any) -> bool:
+        """Validate a reset; returns whether it asks for live alerts."""
         if task_id not in TASKS:
             raise ApiError(404, f"unknown task_id {task_id!r}; allowed: {list(TASKS)}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -158,13 +183,7 @@ class LegacyApi:
             raise ApiError(
                 422, "live_alerts needs the server's alert store: start it with --db PATH"
             )
-        try:
-            session = self.store.create(task_id, seed, self.live_feed() if live else None)
-        except SessionLimitError as exc:
-            raise ApiError(429, str(exc)) from None
-        observation = session.env.reset(seed=seed, options={"live_alerts": live} if live else None)
-        self.metrics.on_event("reset", {"task_id": task_id}, api)
-        return session, observation.model_dump()
+        return live
 
     def step(self, session: Session, payload: Any, api: str = "http") -> dict[str, Any]:
         if session.done:
@@ -225,8 +244,8 @@ class LegacyApi:
         async def tasks() -> dict[str, Any]:
             return {"tasks": task_list()}
 
-        @router.post("/env/reset/{task_id}")
-        async def reset(task_id: str, request: Request) -> dict[str, Any]:
+        @router.post("/env/reset/{task_id}", response_model=dict[str, Any])
+        async def reset(task_id: str, request: Request) -> Response:
             body = await _json_body(request, allow_empty=True)
             if body is None:
                 body = {}
@@ -240,23 +259,27 @@ class LegacyApi:
                     422, f"unknown reset field(s) {unknown}; allowed: ['seed', 'options']"
                 )
             session, observation = api.reset(task_id, body.get("seed"), options=body.get("options"))
-            return {
-                "session_id": session.id,
-                "task_id": task_id,
-                "seed": session.seed,
-                "observation": observation,
-                "done": False,
-            }
+            return json_response(
+                {
+                    "session_id": session.id,
+                    "task_id": task_id,
+                    "seed": session.seed,
+                    "observation": observation,
+                    "done": False,
+                }
+            )
 
-        @router.post("/env/step")
-        async def step(
-            request: Request,
-            x_session_id: str | None = Header(default=None),
-            session_id: str | None = Query(default=None),
-        ) -> dict[str, Any]:
-            session = api.session(x_session_id or session_id)
+        # The hot route: the session id is read from the request directly rather
+        # than through declared Header/Query parameters, whose per-request
+        # dependency solving cost about as much as the step itself; the same two
+        # parameters are documented in the OpenAPI schema by hand.
+        @router.post("/env/step", response_model=dict[str, Any], openapi_extra=SESSION_ID_OPENAPI)
+        async def step(request: Request) -> Response:
+            session = api.session(
+                request.headers.get("x-session-id") or request.query_params.get("session_id")
+            )
             payload = await _json_body(request)
-            return api.step(session, payload)
+            return json_response(api.step(session, payload))
 
         @router.get("/env/state")
         async def state(
@@ -283,7 +306,7 @@ class LegacyApi:
                 while True:
                     text = await websocket.receive_text()
                     reply, session = api.ws_message(text, session)
-                    await websocket.send_text(json.dumps(reply))
+                    await websocket.send_text(wire.dumps(reply))
             except WebSocketDisconnect:
                 pass
             finally:
@@ -296,8 +319,8 @@ class LegacyApi:
         """One /ws/train message in, one reply out (never raises a client error)."""
         done = bool(session and session.done)
         try:
-            message = json.loads(text)
-        except json.JSONDecodeError as exc:
+            message = wire.loads(text)
+        except (ValueError, RecursionError) as exc:  # as over HTTP: digits, depth too
             return {"type": "error", "detail": f"malformed JSON: {exc}", "done": done}, session
         if not isinstance(message, dict) or message.get("type") not in ("reset", "step"):
             return {
@@ -307,14 +330,14 @@ class LegacyApi:
             }, session
         try:
             if message["type"] == "reset":
-                if session is not None:
-                    self.store.close(session.id)
-                    session = None
+                spare = self.store.release(session.id) if session is not None else None
+                session = None
                 session, observation = self.reset(
                     message.get("task_id", "easy"),
                     message.get("seed"),
                     api="ws_train",
                     options=message.get("options"),
+                    spare=spare,
                 )
                 reply = {
                     "type": "reset",
@@ -362,9 +385,47 @@ async def _json_body(request: Request, allow_empty: bool = False) -> Any:
             return None
         raise ApiError(400, "the request body is empty; send JSON")
     try:
-        return json.loads(raw)
+        return wire.loads(raw)
     except (ValueError, RecursionError) as exc:  # also: too many digits, nested too deep
         raise ApiError(400, f"malformed JSON: {exc}") from None
+
+
+def json_response(content: Any) -> Response:
+    """A 200 JSON reply encoded once, by `wire` (a plain dict returned from a
+    route would be validated against its response model and encoded again)."""
+    return Response(wire.dumps_bytes(content), media_type="application/json")
+
+
+def _optional_string(title: str) -> dict[str, Any]:
+    return {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title}
+
+
+# What FastAPI writes for ``session_id: str | None = Query(None)`` and
+# ``x_session_id: str | None = Header(None)``, for a route that reads them itself.
+SESSION_ID_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "session_id",
+            "in": "query",
+            "required": False,
+            "schema": _optional_string("Session Id"),
+        },
+        {
+            "name": "x-session-id",
+            "in": "header",
+            "required": False,
+            "schema": _optional_string("X-Session-Id"),
+        },
+    ],
+    "responses": {
+        "422": {
+            "description": "Validation Error",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+            },
+        }
+    },
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:

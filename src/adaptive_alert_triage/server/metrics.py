@@ -77,14 +77,19 @@ class ServerMetrics:
         )
         if sessions_live is not None:
             self.live.set_function(sessions_live)
+        # (api, task) -> the steps counter's child; labels() costs a lock and a lookup.
+        self._step_children: dict[tuple[str, str], Any] = {}
 
     def on_event(self, kind: str, data: dict[str, Any], api: str = "openenv") -> None:
         """The hook every face calls: ``reset``, ``step``, ``invalid`` or ``episode_end``."""
         task = str(data.get("task_id", "unknown"))
-        if kind == "reset":
+        if kind == "step":  # every step comes here: look its counter up once
+            child = self._step_children.get((api, task))
+            if child is None:
+                child = self._step_children[(api, task)] = self.steps.labels(api, task)
+            child.inc()
+        elif kind == "reset":
             self.sessions.labels(api, task).inc()
-        elif kind == "step":
-            self.steps.labels(api, task).inc()
         elif kind == "invalid":
             self.invalid_actions.labels(api).inc()
         elif kind == "episode_end":

@@ -48,6 +48,7 @@ Errors
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -228,12 +229,16 @@ class AlertTriageState(State):
 # --------------------------------------------------------------------------- episodes
 class _Episode:
     """One running episode: the wrapped env, a lock, and a snapshot of its state
-    (replaced whole, so it can be read without the lock)."""
+    (replaced whole, so it can be read without the lock). ``live``: it reads
+    ingested alerts from the server's store."""
 
-    def __init__(self, env: AdaptiveAlertTriageEnv, state: AlertTriageState) -> None:
+    def __init__(
+        self, env: AdaptiveAlertTriageEnv, state: AlertTriageState, live: bool = False
+    ) -> None:
         self.env = env
         self.lock = threading.Lock()
         self.state = state
+        self.live = live
 
 
 class HttpEpisodes:
@@ -263,6 +268,14 @@ class HttpEpisodes:
             if episode is not None:
                 self._episodes.move_to_end(key)
             return episode
+
+    def peek(self, episode_id: Any) -> _Episode | None:
+        """What `get` would return, without marking it used (None for a bad id)."""
+        if episode_id is not None and not isinstance(episode_id, str):
+            return None
+        with self._lock:
+            key = self._current if episode_id is None else episode_id
+            return self._episodes.get(key) if key is not None else None
 
     def __len__(self) -> int:
         return len(self._episodes)
@@ -309,10 +322,19 @@ class AlertTriageEnvironment(
         live = self._live_option(kwargs.get("options"))
         if episode_id is None:
             episode_id = str(uuid.uuid4())
-        env = AdaptiveAlertTriageEnv(
-            task_id=task_id, live_source=self._live_feed() if live else None
-        )
-        first = env.reset(seed=seed, options={"live_alerts": True} if live else None)
+        env = self._spare_env(task_id, seed, live)
+        recycled = env is not None
+        if env is None:
+            env = AdaptiveAlertTriageEnv(
+                task_id=task_id, live_source=self._live_feed() if live else None
+            )
+        try:
+            first = env.reset(seed=seed, options={"live_alerts": True} if live else None)
+        except BaseException:
+            if recycled:  # the previous episode's env is half reset: drop that episode
+                self._episode = None
+                env.close()
+            raise
         state = AlertTriageState(
             episode_id=episode_id,
             step_count=0,
@@ -325,15 +347,53 @@ class AlertTriageEnvironment(
             failures_count=first.failures_count,
             done=False,
         )
-        episode = _Episode(env, state)
+        episode = _Episode(env, state, live=live)
         if self._http is not None:
             self._http.put(episode_id, episode)
         else:
-            if self._episode is not None:
+            if self._episode is not None and self._episode.env is not env:
                 self._episode.env.close()
             self._episode = episode
         self._emit("reset", {"task_id": task_id})
         return self._observation(episode, first, reward=None, info=None)
+
+    # OpenEnv calls these when they are overridden, and otherwise sends every
+    # reset and step to a worker thread. A step takes tens of microseconds, less
+    # than the thread hand-off around it, so it runs on the event loop. An
+    # episode with live alerts reads the SQLite store, which may wait on a
+    # writer's lock: that one still goes to a thread.
+    async def reset_async(
+        self,
+        seed: int | None = None,
+        episode_id: str | None = None,
+        task_id: str | None = None,
+        **kwargs: Any,
+    ) -> AlertTriageObservation:
+        """`reset`, on the event loop unless the episode asks for live alerts."""
+        try:
+            live = live_alerts_option(kwargs.get("options"))
+        except (TypeError, ValueError):
+            live = False  # reset() raises the proper error, at once
+        if live:
+            return await asyncio.to_thread(
+                self.reset, seed=seed, episode_id=episode_id, task_id=task_id, **kwargs
+            )
+        return self.reset(seed=seed, episode_id=episode_id, task_id=task_id, **kwargs)
+
+    async def step_async(
+        self,
+        action: AlertTriageAction,
+        timeout_s: float | None = None,
+        **kwargs: Any,
+    ) -> AlertTriageObservation:
+        """`step`, on the event loop unless the episode has live alerts."""
+        if self._http is not None:
+            episode = self._http.peek(kwargs.get("episode_id"))
+        else:
+            episode = self._episode
+        if episode is not None and episode.live:
+            return await asyncio.to_thread(self.step, action, timeout_s=timeout_s, **kwargs)
+        return self.step(action, timeout_s=timeout_s, **kwargs)
 
     def step(
         self,
@@ -432,6 +492,25 @@ class AlertTriageEnvironment(
         return [task_spec(t) for t in TASK_IDS[start:stop]]
 
     # ------------------------------------------------------------------ helpers
+    def _spare_env(self, task_id: str, seed: Any, live: bool) -> AdaptiveAlertTriageEnv | None:
+        """The env of this session's previous episode, to play the next one if
+        it will play it exactly as a new env would (building one costs several
+        times a reset): same task, an explicit seed (a new env draws a seedless
+        episode from fresh entropy; a used one would continue its stream) and no
+        live alerts on either. Never for HTTP episodes: each stays playable
+        under its own id."""
+        old = self._episode
+        if (
+            self._http is None
+            and old is not None
+            and seed is not None
+            and not live
+            and not old.live
+            and old.env.task_id == task_id
+        ):
+            return old.env
+        return None
+
     def _live_option(self, options: Any) -> bool:
         """``options={"live_alerts": true}``: mix ingested alerts into the queue."""
         try:

@@ -32,6 +32,7 @@ class Session:
     done: bool = False
     steps: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    live: bool = False  # its env was given a live alert source
 
 
 class SessionStore:
@@ -45,21 +46,64 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, task_id: str, seed: int | None, live_source: Any = None) -> Session:
-        """A new session with a fresh env for ``task_id`` (already validated);
-        ``live_source`` feeds it ingested alerts if it opts in at reset."""
-        env = AdaptiveAlertTriageEnv(task_id=task_id, live_source=live_source)
-        session = Session(id=secrets.token_urlsafe(12), task_id=task_id, env=env, seed=seed)
+    def create(
+        self,
+        task_id: str,
+        seed: int | None,
+        live_source: Any = None,
+        spare: AdaptiveAlertTriageEnv | None = None,
+    ) -> Session:
+        """A new session for ``task_id`` (already validated); ``live_source`` feeds
+        it ingested alerts if it opts in at reset.
+
+        ``spare`` is an env this store handed out with `release` (the previous
+        episode of the same socket). It is reused instead of building a new env
+        (which costs several times a reset) when the episode it will play is
+        exactly the one a new env would play: same task, an explicit seed (a
+        fresh env draws a seedless episode from new entropy; a used one would
+        continue its stream) and no live alerts. Otherwise it is closed. The
+        store owns ``spare`` from the call on, whatever happens."""
+        reusable = (
+            spare is not None
+            and spare.task_id == task_id
+            and seed is not None
+            and live_source is None
+        )
+        if spare is not None and not reusable:
+            spare.close()
+        env = (
+            spare if reusable else AdaptiveAlertTriageEnv(task_id=task_id, live_source=live_source)
+        )
+        session = Session(
+            id=secrets.token_urlsafe(12),
+            task_id=task_id,
+            env=env,
+            seed=seed,
+            live=live_source is not None,
+        )
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
                 self._evict_idle()
-            if len(self._sessions) >= self.max_sessions:
-                raise SessionLimitError(
-                    f"session limit reached: {self.max_sessions} sessions are live; "
-                    "close one (DELETE /env/session) or wait for an idle one to expire"
-                )
-            self._sessions[session.id] = session
-        return session
+            if len(self._sessions) < self.max_sessions:
+                self._sessions[session.id] = session
+                return session
+        env.close()
+        raise SessionLimitError(
+            f"session limit reached: {self.max_sessions} sessions are live; "
+            "close one (DELETE /env/session) or wait for an idle one to expire"
+        )
+
+    def release(self, session_id: str) -> AdaptiveAlertTriageEnv | None:
+        """Close a session but hand back its env for `create` to reuse (None if
+        the session is unknown or its env had a live source, which is closed)."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is None:
+            return None
+        if session.live:
+            session.env.close()
+            return None
+        return session.env
 
     def get(self, session_id: str) -> Session | None:
         session = self._sessions.get(session_id)

@@ -42,6 +42,8 @@ from ..sim.engine import (
 from ..sim.incidents import CRITICAL_LEVEL
 
 PRODUCTIVE_OUTCOMES = (OUT_RESOLVED_CRITICAL, OUT_RESOLVED_MINOR, OUT_ESCALATED)
+#: How a resolved incident closed: by an investigation, or by specialists after ESCALATE.
+RESOLVED = ("investigated", "specialists")
 
 #: Which decisions count as correct, by the decided alert's hidden truth.
 CORRECT_VERBS = {
@@ -58,8 +60,11 @@ def truth_class(is_noise: bool, true_severity: float) -> str:
 
 
 def decision_correct(verb: int, is_noise: bool, true_severity: float) -> bool:
-    """The easy grader's table, for one decision."""
-    return verb in CORRECT_VERBS[truth_class(is_noise, true_severity)]
+    """The easy grader's table, for one decision (`truth_class` inlined: this
+    runs for every decision of every step)."""
+    if is_noise:
+        return verb in CORRECT_VERBS["false_positive"]
+    return verb in CORRECT_VERBS["critical" if true_severity >= CRITICAL_LEVEL else "minor"]
 
 
 @dataclass
@@ -87,6 +92,8 @@ class Grader:
         like one row of StepOutcome.incidents / incident_severity."""
         self.ledger: dict[int, IncidentRecord] = {}
         self._pending: list[int] = []
+        self._tally: Any = None  # see `tally`; None: to be recounted
+        self._in_order = True  # the ledger is actionable records, then pending ones
         self.steps = 0
         self.failures = 0
         self.terminated = False
@@ -94,30 +101,40 @@ class Grader:
         self.productive_claims = 0
         self.graded = 0
         self.correct = 0
-        self._note_first_alerts(incidents.tolist(), severity)
+        columns = np.asarray(incidents).T.tolist()
+        self._note_first_alerts(columns[I_FIRST_ALERT], columns[I_FIRST_FLAGS], severity)
 
-    def _note_first_alerts(self, incidents: list, severity: np.ndarray) -> None:
-        """``incidents``: one env's incident records, as lists (see StepOutcome)."""
-        if all(row[I_FIRST_ALERT] < 0 for row in incidents):
+    def _note_first_alerts(self, uids: list, flags: list, severity: np.ndarray) -> None:
+        """One env's first-alert columns of its incident records (see
+        StepOutcome.incidents), as lists, and their severities."""
+        if not uids or max(uids) < 0:
             return
-        for row, sev in zip(incidents, severity.tolist()):
-            uid = row[I_FIRST_ALERT]
-            if uid < 0:
-                continue
-            flags = row[I_FIRST_FLAGS]
+        for i in [i for i, uid in enumerate(uids) if uid >= 0]:
+            uid, bits, sev = uids[i], flags[i], float(severity[i])
+            if uid in self.ledger:  # a record replaced in place, out of arrival order
+                self._in_order = False
+                self._tally = None
             self.ledger[uid] = IncidentRecord(
                 severity=sev,
-                critical=bool(flags & FLAG_CRITICAL),
-                cascade=bool(flags & FLAG_CASCADE),
+                critical=bool(bits & FLAG_CRITICAL),
+                cascade=bool(bits & FLAG_CASCADE),
             )
             self._pending.append(uid)
 
     def update(self, out: StepOutcome, b: int = 0) -> None:
         """Feed one step of env ``b``'s records."""
         # A decision was made this step, so what was visible before it counts.
-        for uid in self._pending:
-            self.ledger[uid].actionable = True
-        self._pending = []
+        if self._pending:
+            ledger = self.ledger
+            records = [ledger[uid] for uid in self._pending]
+            for record in records:
+                record.actionable = True
+            self._pending = []
+            if self._tally is not None and self._in_order:
+                self._tally = self._fold(self._tally, records)
+            else:
+                self._tally = None
+            self._in_order = True  # every record is actionable now
         self.steps += 1
         for d, sev in zip(out.decisions[b].tolist(), out.true_severity[b].tolist()):
             if d[D_STATUS] != STATUS_GRANTED:
@@ -131,27 +148,61 @@ class Grader:
                 record.decided = True
             self.graded += 1
             self.correct += decision_correct(verb, noise, sev)
-        incidents = out.incidents[b].tolist()
-        if any(row[I_CLOSED] >= 0 for row in incidents):
-            events = out.service_events[b].tolist()
-            for s, row in enumerate(incidents):
-                record = self.ledger.get(row[I_CLOSED]) if row[I_CLOSED] >= 0 else None
-                if record is None:
-                    continue  # nothing closed, or closed before its first alert
-                ev = events[s]
-                if ev[E_RESOLVED]:
-                    record.closed = "investigated"
-                elif ev[E_ESCALATION_RESOLVED]:
-                    record.closed = "specialists"
-                elif ev[E_SELF_RESOLVED]:
-                    record.closed = "self"
-                elif ev[E_FAILED]:
-                    record.closed = "failed"
-                    self._on_failure(record)
+        columns = out.incidents[b].T.tolist()
+        closed = columns[I_CLOSED]
+        if max(closed) >= 0:  # most steps close nothing
+            ledger = self.ledger  # keyed by uids >= 0, so never by the -1 of "nothing"
+            for s in [s for s, uid in enumerate(closed) if uid in ledger]:
+                self._close(ledger[closed[s]], out.service_events[b, s].tolist())
         counts = out.counts[b].tolist()
         self.failures += counts[N_FAILED]
         self.terminated = counts[N_TERMINATED] > 0
-        self._note_first_alerts(incidents, out.incident_severity[b])
+        self._note_first_alerts(
+            columns[I_FIRST_ALERT], columns[I_FIRST_FLAGS], out.incident_severity[b]
+        )
+
+    def _close(self, record: IncidentRecord, events: list[bool]) -> None:
+        """An incident with a record closed: how, from its service's events."""
+        before = record.closed
+        if events[E_RESOLVED]:
+            record.closed = "investigated"
+        elif events[E_ESCALATION_RESOLVED]:
+            record.closed = "specialists"
+        elif events[E_SELF_RESOLVED]:
+            record.closed = "self"
+        elif events[E_FAILED]:
+            record.closed = "failed"
+            self._on_failure(record)
+        if self._tally is not None and record.actionable:
+            self._tally = self._reclose(self._tally, record, before)
+
+    # ------------------------------------------------------------------ tallies
+    # A subclass's score reads totals over the actionable records of the ledger
+    # (a "tally"). `score` and `passed` are read every step and the ledger grows
+    # with the episode, so the tally is kept up to date as records change
+    # rather than recounted on every read. `_recount` is the straightforward
+    # count; the tests check that both agree exactly.
+
+    #: The tally of no records, where `_fold` starts.
+    tally_start: Any = None
+
+    def tally(self) -> Any:
+        if self._tally is None:
+            self._tally = self._recount()
+        return self._tally
+
+    def _recount(self) -> Any:
+        return self._fold(self.tally_start, [r for r in self.ledger.values() if r.actionable])
+
+    def _fold(self, tally: Any, records: list[IncidentRecord]) -> Any:
+        """Hook: ``tally`` with ``records`` (newly actionable, in ledger order)
+        counted in, as if they came last in the ledger."""
+        return None
+
+    def _reclose(self, tally: Any, record: IncidentRecord, before: str | None) -> Any:
+        """Hook: ``tally`` after an actionable record's ``closed`` changed from
+        ``before``, or None to have it recounted."""
+        return None
 
     def _on_failure(self, record: IncidentRecord) -> None:
         """Hook: an incident's service failed."""

@@ -16,17 +16,34 @@ collapse (failures never exceeded T, so the episode was not terminated).
 
 from __future__ import annotations
 
-from .base import Grader
+from .base import RESOLVED, Grader, IncidentRecord
 
 
 class HardGrader(Grader):
     task_id = "hard"
     threshold = 0.60
 
+    tally_start = (0, 0)
+
     def _counts(self) -> tuple[int, int]:
-        critical = [r for r in self.ledger.values() if r.actionable and r.critical]
-        prevented = sum(r.closed in ("investigated", "specialists") for r in critical)
-        return prevented, len(critical)
+        """(prevented, max possible): actionable critical incidents resolved, and all of them."""
+        return self.tally()
+
+    def _fold(self, tally: tuple[int, int], records: list[IncidentRecord]) -> tuple[int, int]:
+        prevented, possible = tally
+        for r in records:
+            if r.critical:
+                possible += 1
+                prevented += r.closed in RESOLVED
+        return prevented, possible
+
+    def _reclose(
+        self, tally: tuple[int, int], record: IncidentRecord, before: str | None
+    ) -> tuple[int, int]:
+        if not record.critical:
+            return tally
+        prevented, possible = tally
+        return prevented + (record.closed in RESOLVED) - (before in RESOLVED), possible
 
     @property
     def stability(self) -> float:

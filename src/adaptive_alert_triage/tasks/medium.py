@@ -16,22 +16,41 @@ scores 0. Success: score >= 0.65.
 
 from __future__ import annotations
 
-from .base import Grader
+from .base import RESOLVED, Grader, IncidentRecord
 
 
 class MediumGrader(Grader):
     task_id = "medium"
     threshold = 0.65
 
+    tally_start = (0.0, 0.0)
+
     def _weights(self) -> tuple[float, float]:
-        needed = resolved = 0.0
-        for r in self.ledger.values():
-            if not r.actionable or r.closed == "self":
+        """(resolved, needed): the true severity summed over the incidents resolved,
+        and over those that needed it, in ledger order."""
+        return self.tally()
+
+    def _fold(
+        self, tally: tuple[float, float], records: list[IncidentRecord]
+    ) -> tuple[float, float]:
+        resolved, needed = tally
+        for r in records:
+            if r.closed == "self":
                 continue
             needed += r.severity
-            if r.closed in ("investigated", "specialists"):
+            if r.closed in RESOLVED:
                 resolved += r.severity
         return resolved, needed
+
+    def _reclose(
+        self, tally: tuple[float, float], record: IncidentRecord, before: str | None
+    ) -> tuple[float, float] | None:
+        # A float sum depends on its order: recount if this record's terms change.
+        if (record.closed == "self") != (before == "self") or (record.closed in RESOLVED) != (
+            before in RESOLVED
+        ):
+            return None
+        return tally
 
     @property
     def weighted_resolved(self) -> float:
