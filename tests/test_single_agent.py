@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -310,3 +311,104 @@ def test_graders_measure_skill(task_id):
     visible = float(np.mean(run_episodes(RuleBasedAgent(), task_id, SEEDS)))
     if task_id != "easy":
         assert max(degenerate.values()) < visible < np.mean(oracle) - 0.05
+
+
+# ---------------------------------------------------------------- kept totals
+def _straight_tally(grader):
+    """The medium and hard totals recounted from the ledger, as they read before
+    `Grader.tally` kept them (sums in ledger order)."""
+    if grader.task_id == "hard":
+        critical = [r for r in grader.ledger.values() if r.actionable and r.critical]
+        prevented = sum(r.closed in ("investigated", "specialists") for r in critical)
+        return prevented, len(critical)
+    needed = resolved = 0.0
+    for r in grader.ledger.values():
+        if not r.actionable or r.closed == "self":
+            continue
+        needed += r.severity
+        if r.closed in ("investigated", "specialists"):
+            resolved += r.severity
+    return resolved, needed
+
+
+@pytest.mark.parametrize("grader_id", ["medium", "hard"])
+def test_kept_tallies_equal_a_recount_every_step(task_id, grader_id):
+    """The grader's running totals are exactly (==, not approx) the recount, on
+    every step of episodes with every kind of closing."""
+    env = AdaptiveAlertTriageEnv(task_id=task_id, grader=grader_id)
+    agent = RandomAgent(7)
+    checked = 0
+    for seed in range(6):
+        observation, done = env.reset(seed=seed), False
+        assert env.grader.tally() == _straight_tally(env.grader)
+        while not done:
+            observation, _, done, info = env.step(agent.act(observation))
+            expected = _straight_tally(env.grader)
+            assert env.grader.tally() == expected == env.grader._recount()
+            assert type(env.grader.tally()[0]) is type(expected[0])
+            fresh = get_grader(grader_id, env.config.failure_threshold)
+            fresh.__dict__.update(env.grader.__dict__, _tally=None)  # forces a recount
+            assert info["task_score"] == fresh.score and info["task_passed"] == fresh.passed
+            checked += 1
+    assert checked > 50
+
+
+def _quiet_step(n_services: int, first: dict[int, float]) -> SimpleNamespace:
+    """The outcome records of a step where nothing is decided or closed and the
+    incidents in ``first`` (uid: severity) send their first alerts."""
+    incidents = np.full((1, n_services, 3), -1)
+    severity = np.zeros((1, n_services))
+    for s, (uid, sev) in enumerate(first.items()):
+        incidents[0, s, 1:] = uid, 0
+        severity[0, s] = sev
+    return SimpleNamespace(
+        decisions=np.full((1, 1, 9), -1),
+        true_severity=np.zeros((1, 1)),
+        incidents=incidents,
+        incident_severity=severity,
+        service_events=np.zeros((1, n_services, 6), dtype=bool),
+        counts=np.zeros((1, 8), dtype=np.int64),
+    )
+
+
+def test_tally_recounts_when_a_record_is_replaced():
+    """A first alert for an incident already in the ledger puts its record out
+    of arrival order: the kept totals are recounted rather than extended."""
+    grader = get_grader("medium")
+    grader.update(_quiet_step(3, {5: 0.25, 7: 0.5}))
+    grader.update(_quiet_step(3, {}))  # 5 and 7 are actionable now
+    assert grader.tally() == _straight_tally(grader) == (0.0, 0.75)
+    grader.update(_quiet_step(3, {5: 0.125, 9: 0.0625}))  # replaces 5, at its old place
+    assert grader.tally() == _straight_tally(grader) == (0.0, 0.5)
+    recounts = []
+    grader._recount = lambda: recounts.append(1) or type(grader)._recount(grader)
+    grader.update(_quiet_step(3, {}))
+    assert grader.tally() == _straight_tally(grader) == (0.0, 0.125 + 0.5 + 0.0625)
+    assert recounts == [1], "5 sits before 7 in the ledger: recounted, not appended"
+    assert [r.severity for r in grader.ledger.values()] == [0.125, 0.5, 0.0625]
+    grader.update(_quiet_step(3, {11: 0.25}))
+    grader.update(_quiet_step(3, {}))  # in order again: 11 is appended
+    assert grader.tally() == _straight_tally(grader) and recounts == [1]
+
+
+def test_trusted_models_equal_validated_ones(task_id):
+    """Outputs built without validation equal the validated models, field for
+    field, and no Alert object is shared between steps (ages change)."""
+    env = AdaptiveAlertTriageEnv(task_id=task_id)
+    agent = RandomAgent(3)
+    observation, done = env.reset(seed=11), False
+    seen: dict[int, Alert] = {}
+    while not done:
+        assert Observation.model_validate(observation.model_dump()) == observation
+        for alert in observation.alerts:
+            assert Alert(**alert.model_dump()) == alert
+            assert alert.model_fields_set == set(Alert.model_fields)
+            assert id(alert) not in seen or seen[id(alert)] is not alert
+            seen[id(alert)] = alert
+        previous = [a.model_dump() for a in observation.alerts]
+        observation, reward, done, _ = env.step(agent.act(observation))
+        assert Reward.model_validate(reward.model_dump()) == reward
+        ages = {a.id: a.age for a in observation.alerts}
+        for old in previous:  # the earlier observation's alerts are unchanged
+            if old["id"] in ages:
+                assert ages[old["id"]] == old["age"] + 1
