@@ -5,20 +5,21 @@ Starts `alert-triage serve` in a subprocess on a loopback port and drives it
 with real episodes (task ``--task``; the agent ignores the first visible alert;
 every reply is read and parsed, and the next action is taken from it):
 
-* **1 client**: one client in this process, one request at a time. This is
-  latency-bound: client and server take turns, so it measures the round trip.
-* **N clients (aggregate)**: ``--clients`` client processes, each with its own
-  session, all at once: the steps/s the server sustains for several clients.
+* **1 client**: one client in this process, one request at a time. Client and
+  server take turns, so the round trip bounds it (latency, not capacity).
+* **N clients (total)**: ``--clients`` client processes, each with its own
+  session, all at once; their steps/s summed: what the server sustains.
 * **in-process env**: `AdaptiveAlertTriageEnv` stepped in a loop with the same
-  agent, no server. The ceiling; ``server CPU`` minus its us/step is what the
-  server adds to a step.
+  agent, no server: the ceiling.
 
-The clients are lean: a blocking WebSocket client over the websockets library's
-sans-I/O protocol (no compression, no reader thread) and `http.client` with one
-keep-alive connection; JSON by orjson when installed. ``server CPU us/step`` is
-the server process's CPU time per step during the run (Linux /proc). With
-``--pin`` (the default on a machine with 2+ CPUs) the server runs on the first
-CPU and the clients on the others. Every figure is the best of ``--repeat`` runs.
+``CPU us/step`` is the server process's CPU time per step during the run (Linux
+/proc; for the in-process row, the env's own), so a row's CPU us/step minus the
+env's is what the server adds to a step. The clients are lean: a blocking
+WebSocket client over the websockets library's sans-I/O protocol (no
+compression, no reader thread) and `http.client` with one keep-alive
+connection, with orjson when installed. With ``--pin`` (the default with 2+
+CPUs) the server runs on the first CPU and the clients on the others. Rows run
+round-robin ``--repeat`` times; each shows its best run and all of them.
 
     python benchmarks/bench_server.py [--seconds 5] [--task easy] [--clients 4]
         [--repeat 3] [--no-pin]
@@ -36,6 +37,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from _server_process import WsClient, cpu_seconds, free_port, start_server, wait_ready
@@ -146,6 +148,14 @@ def in_process(task: str, deadline: float, seed: int = 0) -> int:
     return steps
 
 
+def run_in_process(task: str, seconds: float) -> tuple[float, float]:
+    """(steps/s, us/step) of the env alone."""
+    start = time.monotonic()
+    steps = in_process(task, start + seconds)
+    rate = steps / (time.monotonic() - start)
+    return rate, 1e6 / rate
+
+
 CLIENTS = {"ws_train": ws_train, "ws_openenv": ws_openenv, "http": http_steps}
 
 
@@ -206,11 +216,20 @@ def run_aggregate(
     return steps / seconds, server_us
 
 
-def best_of(repeat: int, run: Callable[[], tuple[float, float | None]]):
-    """The best run's (rate, server us/step) and every run's rate."""
-    results = [run() for _ in range(repeat)]
-    rate, server_us = max(results, key=lambda r: r[0])
-    return rate, server_us, [r[0] for r in results]
+def best_of_rounds(
+    repeat: int, runs: dict[str, Callable[[], tuple[float, float | None]]]
+) -> dict[str, tuple[float, float | None, list[float]]]:
+    """Each row's best (rate, server us/step) and all its rates, over ``repeat``
+    rounds that run every row once (so a noisy minute hits every row alike)."""
+    results: dict[str, list[tuple[float, float | None]]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            results[name].append(run())
+    best = {}
+    for name, rows in results.items():
+        rate, server_us = max(rows, key=lambda r: r[0])
+        best[name] = (rate, server_us, [r[0] for r in rows])
+    return best
 
 
 def main() -> int:
@@ -236,43 +255,37 @@ def main() -> int:
     store = tempfile.TemporaryDirectory(prefix="bench-server-")
     db = os.path.join(store.name, "alerts.db")
     proc = start_server(port, ["--db", db, *args.serve_arg], cpus=server_cpus)
-    rows: list[tuple[str, float, float | None, list[float]]] = []
+    labels = {
+        "ws_train": "/ws/train steps/s",
+        "ws_openenv": "/ws (OpenEnv) steps/s",
+        "http": "HTTP /env/step requests/s",
+    }
+    runs: dict[str, Callable[[], tuple[float, float | None]]] = {
+        "in-process env (no server) steps/s": lambda: run_in_process(args.task, args.seconds)
+    }
+    for name, label in labels.items():
+        runs[f"{label}, 1 client"] = partial(
+            run_single, name, host, port, args.task, args.seconds, proc.pid
+        )
+    if args.clients > 0:
+        for name, label in labels.items():
+            runs[f"{label}, {args.clients} clients (total)"] = partial(
+                run_aggregate,
+                name,
+                host,
+                port,
+                args.task,
+                args.seconds,
+                proc.pid,
+                args.clients,
+                client_cpus,
+            )
     try:
         wait_ready(f"http://{host}:{port}", proc)
         if client_cpus:
             os.sched_setaffinity(0, client_cpus)
-        env_rate, _, env_runs = best_of(
-            args.repeat,
-            lambda: (in_process(args.task, time.monotonic() + args.seconds) / args.seconds, None),
-        )
-        rows.append(("in-process env (no server) steps/s", env_rate, 1e6 / env_rate, env_runs))
-        labels = {
-            "ws_train": "/ws/train steps/s",
-            "ws_openenv": "/ws (OpenEnv) steps/s",
-            "http": "HTTP /env/step requests/s",
-        }
-        for name, label in labels.items():
-            rate, server_us, runs = best_of(
-                args.repeat,
-                lambda name=name: run_single(name, host, port, args.task, args.seconds, proc.pid),
-            )
-            rows.append((f"{label}, 1 client", rate, server_us, runs))
-        if args.clients > 0:
-            for name, label in labels.items():
-                rate, server_us, runs = best_of(
-                    args.repeat,
-                    lambda name=name: run_aggregate(
-                        name,
-                        host,
-                        port,
-                        args.task,
-                        args.seconds,
-                        proc.pid,
-                        args.clients,
-                        client_cpus,
-                    ),
-                )
-                rows.append((f"{label}, {args.clients} clients (total)", rate, server_us, runs))
+        in_process(args.task, time.monotonic() + 0.5)  # warm up (the first reset compiles)
+        results = best_of_rounds(args.repeat, runs)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -287,12 +300,19 @@ def main() -> int:
         f"{len(cpus)} CPUs"
     )
     print(f"{'':48} {'best':>8}  {'CPU us/step':>11}  all runs")
-    for name, rate, cpu_us, runs in rows:
+    for name, (rate, cpu_us, rates) in results.items():
         cpu = f"{cpu_us:11.0f}" if cpu_us is not None else f"{'-':>11}"
-        print(f"{name:48} {rate:8,.0f}  {cpu}  {' / '.join(f'{r:,.0f}' for r in runs)}")
-    print("CPU us/step: the server process's CPU time per step (in-process: the env's own).")
+        print(f"{name:48} {rate:8,.0f}  {cpu}  {' / '.join(f'{r:,.0f}' for r in rates)}")
+    print(
+        "1 client: one request at a time, so the round trip (client + server) bounds it.\n"
+        f"{args.clients} clients (total): client processes with a session each, at once; "
+        "the steps/s the server sustains.\n"
+        "CPU us/step: the server process's CPU time per step (in-process row: the env's own)."
+    )
     for prefix, target, unit in (("/ws", WS_TARGET, "steps/s"), ("HTTP", HTTP_TARGET, "req/s")):
-        candidates = [(rate, name) for name, rate, _, _ in rows if name.startswith(prefix)]
+        candidates = [
+            (rate, name) for name, (rate, _, _) in results.items() if name.startswith(prefix)
+        ]
         rate, name = max(candidates)
         verdict = "met" if rate >= target else "not met"
         print(f"target {target:,.0f} {unit}: {verdict} (best: {name}, {rate:,.0f})")

@@ -1,8 +1,9 @@
-"""The server's fast paths change nothing a client can see: a socket's next
-episode reuses its env only when it plays exactly as a new env would, the
-OpenEnv steps run on the event loop (live ones in a thread), the hot HTTP route
-reads its session id itself, the body limit skips counting declared lengths, and
-`wire` parses and writes JSON as the standard library does."""
+"""The server's fast paths change nothing a client can see: a closed session's
+env serves a later one only when it plays exactly as a new env would (and never
+under a request still in flight), the OpenEnv steps run on the event loop (live
+ones in a thread), the hot HTTP route reads its session id itself, the body
+limit skips counting declared lengths, and `wire` parses and writes JSON as the
+standard library does."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from adaptive_alert_triage.agents import RuleBasedAgent
 from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
 from adaptive_alert_triage.models import Observation
 from adaptive_alert_triage.server import create_server_app, wire
+from adaptive_alert_triage.server.legacy import ApiError, LegacyApi
+from adaptive_alert_triage.server.metrics import ServerMetrics
 from adaptive_alert_triage.server.openenv_env import AlertTriageAction, AlertTriageEnvironment
 from adaptive_alert_triage.server.sessions import SessionLimitError, SessionStore
 
@@ -258,26 +261,92 @@ def test_a_streamed_body_over_the_limit_is_still_a_413(server):
 
 
 # --------------------------------------------------------------------------- SessionStore
+class SilentFeed:
+    """A live alert source with nothing to say."""
+
+    def start(self) -> list:
+        return []
+
+    def poll(self) -> list:
+        return []
+
+
 def test_the_store_reuses_an_env_only_for_an_exact_replay():
-    store = SessionStore(max_sessions=2)
+    store = SessionStore(max_sessions=2, spares_per_task=1)
     first = store.create("hard", 1)
     env = first.env
-    spare = store.release(first.id)
-    assert spare is env and len(store) == 0
-    again = store.create("hard", 2, spare=spare)
+    assert store.close(first.id, reuse=True) and first.recycled and len(store) == 0
+    for task, seed, live in (("hard", None, None), ("easy", 3, None), ("hard", 4, SilentFeed())):
+        other = store.create(task, seed, live_source=live)
+        assert other.env is not env  # no seed, another task, live alerts: a new env
+        store.close(other.id, reuse=True)
+        assert other.recycled == (live is None)  # a live env is never kept
+    again = store.create("hard", 2)
     assert again.env is env  # same task, a seed, nothing live
-    for task, seed in (("easy", 3), ("hard", None)):
-        spare = store.release(again.id)
-        again = store.create(task, seed, spare=spare)
-        assert again.env is not env
-        env = again.env
-    assert store.release("nobody") is None
-    store.create("easy", 1)
-    spare = store.release(again.id)
-    store.create("easy", 1)  # the store is full now
+    store.close(again.id)  # not for reuse
+    assert not again.recycled and store.create("hard", 5).env is not env
+    assert store.close("nobody") is False
+    full = store.create("hard", 6)  # the store is full now
     with pytest.raises(SessionLimitError):
-        store.create("hard", 1, spare=spare)
-    assert len(store) == 2
+        store.create("easy", 7)
+    store.close(full.id, reuse=True)
+    assert len(store) == 1 and store.create("hard", 8).env is full.env
+
+
+def test_a_step_never_touches_an_env_recycled_under_it():
+    """An HTTP step reads its body after finding its session; if the session is
+    closed meanwhile and its env starts another session, the step is a 404."""
+    api = LegacyApi(SessionStore(max_sessions=4), ServerMetrics())
+    old, _ = api.reset("easy", seed=1)
+    found = api.session(old.id)
+    api.store.close(old.id, reuse=True)
+    new, first = api.reset("easy", seed=2)
+    assert new.env is old.env
+    with pytest.raises(ApiError) as error:
+        api.step(found, [])
+    assert error.value.status == 404 and "unknown session" in error.value.detail
+    assert new.env.state().episode_step == 0
+    assert first == AdaptiveAlertTriageEnv("easy").reset(seed=2).model_dump()
+
+
+def test_http_episodes_after_closed_sessions_equal_fresh_envs(client, server):
+    """Reset, play, close, again (the store hands the closed sessions' envs on),
+    and a /ws/train session closed over HTTP keeps its env to itself."""
+
+    def play_http(task: str, seed: int, steps: int | None = None) -> tuple[str, list]:
+        agent = RuleBasedAgent()
+        agent.bind(AdaptiveAlertTriageEnv(task))
+        body = client.post(f"/env/reset/{task}", json={"seed": seed}).json()
+        headers = {"X-Session-Id": body["session_id"]}
+        out, reply, n = [body["observation"]], {"done": False, **body}, 0
+        while not reply["done"] and (steps is None or n < steps):
+            observation = Observation.model_validate(reply["observation"])
+            action = [a.model_dump(exclude={"metadata"}) for a in agent.act(observation)]
+            reply = client.post("/env/step", json=action, headers=headers).json()
+            out += [reply["observation"], {"reward": reply["reward"], "score": reply["score"]}]
+            n += 1
+        return body["session_id"], out
+
+    for task, seed, steps in (("hard", 3, 5), ("hard", 8, None), ("hard", 3, None)):
+        sid, trajectory = play_http(task, seed, steps)
+        assert trajectory == reference(task, seed, steps)
+        assert client.delete("/env/session", headers={"X-Session-Id": sid}).status_code == 200
+    with connect(f"{server.ws_url}/ws/train") as ws:
+        sid, trajectory = play_train(ws, "medium", 4, 3)
+        assert client.delete("/env/session", headers={"X-Session-Id": sid}).status_code == 200
+        _, other = play_http("medium", 4)  # a new env, not the socket's
+        assert other == reference("medium", 4)
+        agent = RuleBasedAgent()
+        agent.bind(AdaptiveAlertTriageEnv("medium"))
+        for _ in range(2):  # the socket plays on, undisturbed
+            observation = Observation.model_validate(trajectory[-2])
+            action = [a.model_dump(exclude={"metadata"}) for a in agent.act(observation)]
+            reply = ws_call(ws, {"type": "step", "action": action})
+            trajectory += [
+                reply["observation"],
+                {"reward": reply["reward"], "score": reply["score"]},
+            ]
+        assert trajectory == reference("medium", 4, 5)
 
 
 def test_openenv_sessions_reuse_their_env_only_for_an_exact_replay():

@@ -8,6 +8,7 @@ sessions, alert ingestion into a durable store, and metrics, in one ASGI app.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 from collections.abc import Sequence
@@ -233,6 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         raise SystemExit(f"alert-triage serve: error: {exc}") from None
+    # The imports (FastAPI, OpenEnv, numpy, ...) leave ~300k objects that live as
+    # long as the server; every full collection would walk them all again (tens
+    # of milliseconds each, some every few thousand steps). Collect once, then
+    # keep them out of the collector's generations.
+    gc.collect()
+    gc.freeze()
     # At log level "warning" uvicorn prints no access log anyway; access_log=False
     # also skips building each line. uvicorn picks uvloop, httptools and the
     # websockets (sans-I/O) protocol by itself when they are installed (the

@@ -152,20 +152,11 @@ class LegacyApi:
         seed: Any = None,
         api: str = "http",
         options: Any = None,
-        spare: AdaptiveAlertTriageEnv | None = None,
     ) -> tuple[Session, dict]:
-        """Start a session's episode. ``spare`` (from `SessionStore.release`) is
-        the env of the socket's previous episode, for the store to reuse or close."""
+        """Start an episode in a new session (``api``: ``http`` or ``ws_train``)."""
+        live = self._check_reset(task_id, seed, options)
         try:
-            live = self._check_reset(task_id, seed, options)
-        except ApiError:
-            if spare is not None:
-                spare.close()
-            raise
-        try:
-            session = self.store.create(
-                task_id, seed, self.live_feed() if live else None, spare=spare
-            )
+            session = self.store.create(task_id, seed, self.live_feed() if live else None, api=api)
         except SessionLimitError as exc:
             raise ApiError(429, str(exc)) from None
         observation = session.env.reset(seed=seed, options={"live_alerts": live} if live else None)
@@ -186,6 +177,8 @@ class LegacyApi:
         return live
 
     def step(self, session: Session, payload: Any, api: str = "http") -> dict[str, Any]:
+        if session.recycled:  # closed while this request read its body: the env is not its own
+            raise ApiError(404, _unknown_session(session.id))
         if session.done:
             raise ApiError(409, "the episode is done; reset to start a new one")
         try:
@@ -232,7 +225,7 @@ class LegacyApi:
             )
         session = self.store.get(session_id)
         if session is None:
-            raise ApiError(404, f"unknown session {session_id!r} (closed, expired or never made)")
+            raise ApiError(404, _unknown_session(session_id))
         return session
 
     # ------------------------------------------------------------------ routes
@@ -295,7 +288,9 @@ class LegacyApi:
             session_id: str | None = Query(default=None),
         ) -> dict[str, Any]:
             session = api.session(x_session_id or session_id)
-            api.store.close(session.id)
+            # An HTTP session is used only inside requests, so its env may serve
+            # another session; a /ws/train socket goes on holding its own.
+            api.store.close(session.id, reuse=session.api == "http")
             return {"closed": session.id}
 
         @router.websocket("/ws/train")
@@ -311,7 +306,7 @@ class LegacyApi:
                 pass
             finally:
                 if session is not None:
-                    api.store.close(session.id)
+                    api.store.close(session.id, reuse=True)
 
         return router
 
@@ -330,14 +325,14 @@ class LegacyApi:
             }, session
         try:
             if message["type"] == "reset":
-                spare = self.store.release(session.id) if session is not None else None
-                session = None
+                if session is not None:
+                    self.store.close(session.id, reuse=True)  # this socket was its only user
+                    session = None
                 session, observation = self.reset(
                     message.get("task_id", "easy"),
                     message.get("seed"),
                     api="ws_train",
                     options=message.get("options"),
-                    spare=spare,
                 )
                 reply = {
                     "type": "reset",
@@ -369,6 +364,10 @@ class LegacyApi:
                 "detail": f"{exc.detail} (the step passed with no decision)",
                 **result,
             }, session
+
+
+def _unknown_session(session_id: str) -> str:
+    return f"unknown session {session_id!r} (closed, expired or never made)"
 
 
 def live_option(options: Any) -> bool:
