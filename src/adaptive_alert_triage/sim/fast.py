@@ -1761,21 +1761,21 @@ class FastAlertSim(AlertSim):
         if done < 0:
             self._reject(actions, -1 - done)
         self.n_needing_reset = done
-        return StepOutcome(
-            actions=actions,
-            decisions=decisions,
-            true_severity=truth,
-            alert_id=ids,
-            components=components,
-            agent_components=agent_components,
-            service_events=events,
-            counts=counts,
-            incidents=incidents,
-            incident_severity=incident_severity,
-            reward=reward,
-            agent_reward=agent_reward,
-            observations=obs if observe else None,
-            action_masks=masks if observe else None,
+        return StepOutcome(  # positional, in field order: a step makes one per call
+            actions,
+            decisions,
+            truth,
+            ids,
+            components,
+            agent_components,
+            events,
+            counts,
+            incidents,
+            incident_severity,
+            reward,
+            agent_reward,
+            obs if observe else None,
+            masks if observe else None,
         )
 
     def _reject(self, actions: np.ndarray, code: int) -> None:
