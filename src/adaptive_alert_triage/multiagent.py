@@ -66,8 +66,6 @@ from .sim.config import ACTION_TYPES, resolve_config
 from .sim.engine import (
     D_OUTCOME,
     D_SLOT,
-    D_STATUS,
-    D_VERB,
     DENIAL_REASONS,
     N_FAILED,
     N_TERMINATED,
@@ -75,7 +73,6 @@ from .sim.engine import (
     OUTCOME_NAMES,
     STATUS_NAMES,
     StepOutcome,
-    format_alert_id,
 )
 from .sim.fast import FastAlertSim
 from .sim.render import render_frame
@@ -345,27 +342,23 @@ class AlertTriageParallelEnv(ParallelEnv):
     def _infos(self, out: StepOutcome, failures: int) -> dict[str, dict[str, Any]]:
         """Every agent's info: its action as applied, its decision, and the fate of it."""
         infos = {}
-        for agent, action, d, raw in zip(
+        # The first four decision columns are slot, verb, status and outcome; the
+        # alert id is written as `format_alert_id` writes it (inline: a step
+        # builds one per agent).
+        for agent, action, (slot, verb, status, outcome), raw in zip(
             self.possible_agents,
             out.actions[0].tolist(),
-            out.decisions[0].tolist(),
+            out.decisions[0, :, D_SLOT : D_OUTCOME + 1].tolist(),
             out.alert_id[0].tolist(),
         ):
-            slot, status = d[D_SLOT], d[D_STATUS]
-            if slot < 0:
-                decision = None
-            else:
-                decision = {
-                    "slot": slot,
-                    "action_type": ACTION_TYPES[d[D_VERB]],
-                    "alert_id": format_alert_id(raw),
-                }
             infos[agent] = {
                 "action": action,
-                "decision": decision,
+                "decision": None
+                if slot < 0
+                else {"slot": slot, "action_type": ACTION_TYPES[verb], "alert_id": f"{raw:016x}"},
                 "status": STATUS_NAMES[status],
                 "reason": DENIAL_REASONS[status],
-                "outcome": OUTCOME_NAMES[d[D_OUTCOME]],
+                "outcome": OUTCOME_NAMES[outcome],
                 "team_failures": failures,
             }
         return infos
