@@ -258,3 +258,40 @@ def test_held_envs_do_not_change(backend):
     assert np.array_equal(out.observations[1], sim.observe()[1])
     with pytest.raises(ValueError, match="active must be a bool array"):
         sim.step(actions, active=np.array([1, 0, 1]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copied_sim_continues_the_same_trajectory_on_its_own_arrays(backend, how):
+    """Vector-env wrappers (SuperSuit, multiprocessing) pickle or deep-copy their
+    envs; the numba backend then binds its kernel to the copy's own arrays."""
+    import copy
+    import pickle
+
+    sim = make_sim(get_task("hard"), 3, backend)
+    sim.reset([5, 6, 7])
+    rng = np.random.default_rng(1)
+
+    def actions(s: AlertSim) -> np.ndarray:
+        return (rng.random(s.legal.shape) * s.legal).argmax(-1)
+
+    for _ in range(9):
+        sim.step_autoreset(actions(sim))
+    twin = pickle.loads(pickle.dumps(sim)) if how == "pickle" else copy.deepcopy(sim)
+    assert_same(sim, twin, "right after the copy")
+    for name in AlertSim._VIEWS:  # the copy's named fields are views of its own arrays
+        assert not np.shares_memory(getattr(twin, name), getattr(sim, name)), name
+    assert np.shares_memory(twin.inc_damage, twin.inc_float)
+    assert np.shares_memory(twin.noise_total, twin.totals)
+    before = sim.alerts.copy()
+    first = actions(twin)
+    twin.step_autoreset(first)  # the copy moves alone: the original stays put
+    assert np.array_equal(sim.alerts, before)
+    sim.step_autoreset(first)
+    for step in range(120):  # past autoresets: every env of "hard" ends within 50 steps
+        assert_same(sim, twin, f"step {step}")
+        chosen = actions(sim)
+        out, _ = sim.step_autoreset(chosen, observe=True)
+        twin_out, _ = twin.step_autoreset(chosen, observe=True)
+        assert np.array_equal(out.observations, twin_out.observations)
+        assert np.array_equal(out.reward, twin_out.reward)

@@ -344,18 +344,6 @@ class AlertSim:
         self.inc_bool = np.zeros((B, S, 4), dtype=bool)
         self.inc_int = np.full((B, S, 6), -1, dtype=np.int64)
         self.inc_float = np.zeros((B, S, 2))
-        self.inc_active = self.inc_bool[:, :, IB_ACTIVE]
-        self.inc_critical = self.inc_bool[:, :, IB_CRITICAL]
-        self.inc_cascade = self.inc_bool[:, :, IB_CASCADE]
-        self.inc_alerted = self.inc_bool[:, :, IB_ALERTED]
-        self.inc_uid = self.inc_int[:, :, II_UID]
-        self.inc_group = self.inc_int[:, :, II_GROUP]
-        self.inc_type = self.inc_int[:, :, II_TYPE]
-        self.inc_silent_until = self.inc_int[:, :, II_SILENT_UNTIL]
-        self.inc_escalated_until = self.inc_int[:, :, II_ESCALATED_UNTIL]
-        self.inc_escalator = self.inc_int[:, :, II_ESCALATOR]
-        self.inc_severity = self.inc_float[:, :, IF_SEVERITY]
-        self.inc_damage = self.inc_float[:, :, IF_DAMAGE]
         self.alerts = np.zeros((B, Q, N_ALERT_FIELDS))
         # Rows at and past extent[b] of env b's queue are all zeros (an upper
         # bound on the queue's last occupied row, so loops can stop there).
@@ -369,8 +357,50 @@ class AlertSim:
         self.reset_incidents = np.full((B, S, 3), -1, dtype=np.int64)
         self.reset_incident_severity = np.zeros((B, S))
         self.totals = np.zeros((B, 2), dtype=np.int64)
+        self._bind_views()
+
+    # Named views of the packed arrays. A copy (pickle, deepcopy: vector-env
+    # wrappers make both) leaves them out and binds them over its own arrays,
+    # where copied views would be detached arrays that writes never reach.
+    _VIEWS = (
+        "inc_active",
+        "inc_critical",
+        "inc_cascade",
+        "inc_alerted",
+        "inc_uid",
+        "inc_group",
+        "inc_type",
+        "inc_silent_until",
+        "inc_escalated_until",
+        "inc_escalator",
+        "inc_severity",
+        "inc_damage",
+        "alerts_total",
+        "noise_total",
+    )
+
+    def _bind_views(self) -> None:
+        self.inc_active = self.inc_bool[:, :, IB_ACTIVE]
+        self.inc_critical = self.inc_bool[:, :, IB_CRITICAL]
+        self.inc_cascade = self.inc_bool[:, :, IB_CASCADE]
+        self.inc_alerted = self.inc_bool[:, :, IB_ALERTED]
+        self.inc_uid = self.inc_int[:, :, II_UID]
+        self.inc_group = self.inc_int[:, :, II_GROUP]
+        self.inc_type = self.inc_int[:, :, II_TYPE]
+        self.inc_silent_until = self.inc_int[:, :, II_SILENT_UNTIL]
+        self.inc_escalated_until = self.inc_int[:, :, II_ESCALATED_UNTIL]
+        self.inc_escalator = self.inc_int[:, :, II_ESCALATOR]
+        self.inc_severity = self.inc_float[:, :, IF_SEVERITY]
+        self.inc_damage = self.inc_float[:, :, IF_DAMAGE]
         self.alerts_total = self.totals[:, 0]
         self.noise_total = self.totals[:, 1]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
 
     def reset(
         self,

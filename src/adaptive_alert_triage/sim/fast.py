@@ -1352,8 +1352,11 @@ class FastAlertSim(AlertSim):
             ((B, 1, self.base_dim), np.dtype(np.float32)),
             ((B, A, self.n_actions), np.dtype(np.int8)),
         )
-        # The kernel's parameters and state, bound once (KERNEL_FIELDS order):
-        # a step passes them on as they are.
+        self._bind_kernel()
+
+    def _bind_kernel(self) -> None:
+        """Bind the kernel's parameters and state once (KERNEL_FIELDS order): a
+        step passes them on as they are."""
         self._kernel = _new_kernel_state(
             self._fp,
             self._ip,
@@ -1394,6 +1397,17 @@ class FastAlertSim(AlertSim):
             self.reset_incident_severity,
             self._role_features,
         )
+
+    # A numba structref cannot be pickled or deep-copied: a copy leaves it out
+    # and binds one over its own arrays.
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        del state["_kernel"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._bind_kernel()
 
     def _reset_rows(self, ids: np.ndarray) -> None:
         _reset_many(np.asarray(ids, dtype=np.int64), self._kernel)
