@@ -25,7 +25,7 @@ from .models import (
     Observation,
     Reward,
     trusted,
-    trusted_all,
+    trusted_pieces,
 )
 from .multiagent import AlertTriageParallelEnv, check_live_option
 from .sim.config import ACTION_TYPES, ALERT_TYPES, REWARD_COMPONENTS
@@ -43,6 +43,7 @@ from .sim.engine import (
     ESCALATE,
     INVESTIGATE,
     N_FAILED,
+    N_SERVICE_EVENTS,
     N_TERMINATED,
     N_TRUNCATED,
     N_VERBS,
@@ -86,7 +87,9 @@ class AdaptiveAlertTriageEnv:
         self._names = service_names(self.config.n_services)
         self._investigators = list(range(self.config.n_investigators))
         self._desk = self.config.n_investigators
-        self._slot_of: dict[str, int] = {}
+        self._visible: list[int] = []  # the raw ids of the visible alerts, by slot
+        self._alert_fields: dict[int, dict[str, Any]] = {}  # by raw id, as first seen
+        self._raw_of: dict[str, int] = {}  # raw ids by alert id
         self._max_steps = self.config.max_steps
         self._budget = self.config.investigation_budget
         self._seed: int | None = seed
@@ -102,39 +105,85 @@ class AdaptiveAlertTriageEnv:
         self._started = True
         self._done = False
         self.cumulative_reward = 0.0
-        self.reward_totals = dict.fromkeys(REWARD_COMPONENTS, 0.0)
+        self._reward_parts: list[list[float]] = []  # every step's components, see reward_totals
         self.history: list[list[Action]] = []
         self.grader.begin(self.sim.reset_incidents[0], self.sim.reset_incident_severity[0])
-        self._alert_fields: dict[int, dict[str, Any]] = {}
+        self._alert_fields = {}
+        self._raw_of = {}
         return self._observation()
+
+    @property
+    def reward_totals(self) -> dict[str, float]:
+        """Each reward component summed over the episode so far (a fresh dict).
+        Summed here, in step order from 0.0, rather than on every step: the
+        same floats, and a step does not pay for a total nobody reads."""
+        totals = dict.fromkeys(REWARD_COMPONENTS, 0.0)
+        for parts in self._reward_parts:
+            for name, part in zip(REWARD_COMPONENTS, parts):
+                totals[name] += part
+        return totals
 
     def step(self, action: Action | list[Action]) -> tuple[Observation, Reward, bool, dict]:
         """Apply one time step of decisions: an `Action` or a list of them, at
         most one per alert and no more than the team has members. Returns
         ``(observation, reward, done, info)``."""
-        if not self._started:
-            raise RuntimeError("step() called before reset()")
         if self._done:
+            if not self._started:
+                raise RuntimeError("step() called before reset()")
             raise RuntimeError("the episode is done; call reset() to start another")
-        actions = self._parse(action)
-        row, acted = self._assign(actions)
+        actions, slots = self._parse(action)
+        row, members = self._assign(actions, slots)
         out = self.team.step_arrays(row)
-        self.grader.update(out)
+        sim = self.sim
+        # Env 0's records as Python values, converted once for the grader and
+        # info, and only the rows of the members who acted (nobody else decided).
+        # The team env is a batch of one, so whole arrays are env 0's rows, and
+        # `item` reads a scalar without making a numpy scalar first.
+        if len(members) == 1:
+            m = members[0]
+            decisions = [out.decisions[0, m].tolist()]
+            truth = [out.true_severity.item(0, m)]
+            raw_ids = [out.alert_id.item(0, m)]
+        else:
+            rows, severities, ids = (
+                out.decisions[0].tolist(),
+                out.true_severity[0].tolist(),
+                out.alert_id[0].tolist(),
+            )
+            decisions = [rows[m] for m in members]
+            truth = [severities[m] for m in members]
+            raw_ids = [ids[m] for m in members]
+        counts = out.counts.tolist()[0]
+        events = out.service_events.tobytes()
+        grader = self.grader
+        grader.feed(out, decisions, truth, counts, events)
         self.history.append(actions)
-        parts = out.components[0].tolist()
-        value = float(out.reward[0])
+        parts = out.components.tolist()[0]
+        value = out.reward.item(0)
         reward = trusted(
             Reward, {"value": value, "components": dict(zip(REWARD_COMPONENTS, parts))}
         )
         self.cumulative_reward += value
-        totals = self.reward_totals
-        for name, part in zip(REWARD_COMPONENTS, parts):
-            totals[name] += part
-        info = step_info(out, acted, self.grader, self._names, self.cumulative_reward, self.sim)
+        self._reward_parts.append(parts)
+        t, failures = sim.t.item(0), sim.failures.item(0)
+        score, passed = grader.result()
+        info = _info(
+            decisions,
+            truth,
+            raw_ids,
+            counts,
+            events,
+            score,
+            passed,
+            self._names,
+            self.cumulative_reward,
+            t,
+            failures,
+        )
         self._done = info["terminated"] or info["truncated"]
         if self.team.feed is not None:
             info["external_alerts"] = external_info(self.team)
-        return self._observation(), reward, self._done, info
+        return self._observation(t, failures), reward, self._done, info
 
     def state(self) -> EpisodeState:
         """Everything about the episode, hidden truth included. Read-only: it
@@ -201,11 +250,10 @@ class AdaptiveAlertTriageEnv:
         self.team.close()
 
     # ------------------------------------------------------------------ helpers
-    def _parse(self, action: Any) -> list[Action]:
+    def _parse(self, action: Any) -> tuple[list[Action], list[int]]:
+        """The decisions of a step, checked, and the queue slot of each one's alert."""
         if type(action) is Action:  # the common case: one decision, already validated
-            if action.alert_id not in self._slot_of:
-                raise self._unknown_alert(action.alert_id)
-            return [action]
+            return [action], [self._slot(action.alert_id)]
         items = action if isinstance(action, (list, tuple)) else [action]
         actions = []
         for item in items:
@@ -219,9 +267,9 @@ class AdaptiveAlertTriageEnv:
                     f"{type(item).__name__}"
                 )
         seen: set[str] = set()
+        slots = []
         for a in actions:
-            if a.alert_id not in self._slot_of:
-                raise self._unknown_alert(a.alert_id)
+            slots.append(self._slot(a.alert_id))
             if a.alert_id in seen:
                 raise ValueError(f"more than one decision for alert {a.alert_id!r} in one step")
             seen.add(a.alert_id)
@@ -230,35 +278,42 @@ class AdaptiveAlertTriageEnv:
                 f"{len(actions)} decisions in one step, but the team has "
                 f"{len(self.team.possible_agents)} members"
             )
-        return actions
+        return actions, slots
+
+    def _slot(self, alert_id: str) -> int:
+        """The visible queue slot of the alert ``alert_id`` names, or the
+        unknown-alert ValueError. Looked up per decision rather than mapping
+        every visible alert on every step: a step decides on one alert or few."""
+        try:
+            return self._visible.index(self._raw_of.get(alert_id))
+        except ValueError:
+            raise self._unknown_alert(alert_id) from None
 
     def _unknown_alert(self, alert_id: str) -> ValueError:
-        valid = ", ".join(self._slot_of) or "none"
+        cache = self._alert_fields
+        valid = ", ".join(cache[raw]["id"] for raw in self._visible) or "none"
         return ValueError(
             f"unknown alert_id {alert_id!r}: it is not in the current observation; "
             f"valid ids are: {valid}"
         )
 
-    def _assign(self, actions: list[Action]) -> tuple[np.ndarray, list[bool]]:
+    def _assign(self, actions: list[Action], slots: list[int]) -> tuple[np.ndarray, list[int]]:
         """Hand each decision to a member who may make it: ESCALATE to the desk,
         INVESTIGATE to an investigator, IGNORE and DELAY to whoever is free.
-        Returns the (1, n_agents) action row and which members act."""
+        Returns the (1, n_agents) action row and the members who act, in order."""
         if len(actions) == 1 and self._investigators:  # the common case, in short
-            a = actions[0]
-            verb = VERB_OF[a.action_type]
+            verb = VERB_OF[actions[0].action_type]
             member = self._desk if verb == ESCALATE else self._investigators[0]
             row = np.zeros((1, self.sim.A), dtype=np.int64)
-            row[0, member] = 1 + self._slot_of[a.alert_id] * N_VERBS + verb
-            acted = [False] * self.sim.A
-            acted[member] = True
-            return row, acted
+            row[0, member] = 1 + slots[0] * N_VERBS + verb
+            return row, [member]
         row = [0] * self.sim.A
         free_investigators = list(self._investigators)
         desk_free = True
         rest = []
-        for a in actions:
+        for a, slot in zip(actions, slots):
             verb = VERB_OF[a.action_type]
-            code = 1 + self._slot_of[a.alert_id] * N_VERBS + verb
+            code = 1 + slot * N_VERBS + verb
             if verb == ESCALATE:
                 if not desk_free:
                     raise ValueError("only one ESCALATE per step: the team has one escalation desk")
@@ -280,17 +335,24 @@ class AdaptiveAlertTriageEnv:
             )
         for member, code in zip(free, rest):
             row[member] = code
-        return np.fromiter(row, np.int64, len(row))[None], [code != 0 for code in row]
+        members = [member for member, code in enumerate(row) if code != 0]
+        return np.fromiter(row, np.int64, len(row))[None], members
 
-    def _observation(self) -> Observation:
-        sim = self.sim
-        _, ids, rows, load, queue_length = sim.visible_view(0)
-        # Per alert id, its fields as first seen: all but the age are fixed for
-        # life, so each step copies them and sets the age.
-        cache = self._alert_fields
-        fields = []
-        slot_of = {}
-        for slot, (raw, row) in enumerate(zip(ids, rows)):
+    def _observation(self, t: int | None = None, failures: int | None = None) -> Observation:
+        """What the decision maker sees now: fresh Alert models, built without
+        validation from the simulator's visible view. ``step`` passes the clock
+        ``t`` and the failure count, which it has read already."""
+        if t is None or failures is None:
+            t, failures = self.sim.t.item(0), self.sim.failures.item(0)
+        _, ids, rows, load, queue_length = self.sim.visible_view(0)
+        # Per raw alert id, its fields as first seen: all but the age are fixed
+        # for life, so each step copies them and sets the age. Every Alert and
+        # its field dict are new on every step: no returned model ever changes.
+        cache, raw_of = self._alert_fields, self._raw_of
+        new, set_dict, set_fields_set, set_extra, set_private, fields_set = _ALERT_PIECES
+        alerts: list[Alert] = []
+        append = alerts.append
+        for raw, row in zip(ids, rows):
             first = cache.get(raw)
             if first is None:
                 first = cache[raw] = {
@@ -301,18 +363,22 @@ class AdaptiveAlertTriageEnv:
                     "age": 0,
                     "service": self._names[int(row[4])],
                 }
-            slot_of[first["id"]] = slot
-            alert = first.copy()
-            alert["age"] = int(row[3])
-            fields.append(alert)
-        self._slot_of = slot_of
-        t = int(sim.t[0])
-        down_until = sim.down_until[0].tolist()
+                raw_of[first["id"]] = raw
+            fields = first.copy()
+            fields["age"] = int(row[3])
+            alert = new(Alert)
+            set_dict(alert, fields)
+            set_fields_set(alert, fields_set)
+            set_extra(alert, None)
+            set_private(alert, None)
+            append(alert)
+        self._visible = ids  # raw ids by slot, for `_slot`
+        down_until = self.sim.down_until.tolist()[0]
         names = self._names
         return trusted(
             Observation,
             {
-                "alerts": trusted_all(Alert, fields),
+                "alerts": alerts,
                 "system_load": load,
                 "queue_length": queue_length,
                 "time_remaining": max(self._max_steps - t, 0),
@@ -321,9 +387,12 @@ class AdaptiveAlertTriageEnv:
                 "services_down": [names[s] for s, until in enumerate(down_until) if until > t]
                 if max(down_until) > t
                 else [],
-                "failures_count": int(sim.failures[0]),
+                "failures_count": failures,
             },
         )
+
+
+_ALERT_PIECES = trusted_pieces(Alert)
 
 
 def live_alerts_option(options: Any) -> bool:
@@ -363,27 +432,61 @@ def step_info(
     the denials, the hidden correlation groups of the real alerts decided, the
     failures, and the grader's running score."""
     decisions = out.decisions[b].tolist()
+    members = [m for m, d in enumerate(decisions) if d[D_VERB] >= 0 and acted[m]]
     truth = out.true_severity[b].tolist()
     ids = out.alert_id[b].tolist()
+    score, passed = grader.result()
+    return _info(
+        [decisions[m] for m in members],
+        [truth[m] for m in members],
+        [ids[m] for m in members],
+        out.counts[b].tolist(),
+        out.service_events[b].tobytes(),
+        score,
+        passed,
+        names,
+        cumulative_reward,
+        int(sim.t[b]),
+        int(sim.failures[b]),
+    )
+
+
+def _info(
+    decisions: list[list[int]],
+    truth: list[float],
+    raw_ids: list[int],
+    counts: list[int],
+    events: bytes,
+    score: float,
+    passed: bool,
+    names: tuple[str, ...],
+    cumulative_reward: float,
+    t: int,
+    failures_count: int,
+) -> dict[str, Any]:
+    """`step_info` from one env's records already turned into Python values
+    (see `Grader.feed`): the decision rows, true severities and raw alert ids
+    of the members who acted, in member order (rows of NOOPs are skipped)."""
     processed, denials, groups = [], [], {}
     correct_flags = []
-    for member, d in enumerate(decisions):
-        if d[D_VERB] < 0 or not acted[member]:
-            continue
-        alert_id = format_alert_id(ids[member])
+    for d, severity, raw in zip(decisions, truth, raw_ids):
         verb = d[D_VERB]
+        if verb < 0:
+            continue
+        alert_id = format_alert_id(raw)
         noise = d[D_NOISE] > 0
-        granted = d[D_STATUS] == STATUS_GRANTED
-        correct = decision_correct(verb, noise, truth[member]) if granted else None
+        status = d[D_STATUS]
+        granted = status == STATUS_GRANTED
+        correct = decision_correct(verb, noise, severity) if granted else None
         record = {
             "alert_id": alert_id,
             "action_type": ACTION_TYPES[verb],
-            "status": STATUS_NAMES[d[D_STATUS]],
-            "reason": DENIAL_REASONS[d[D_STATUS]],
+            "status": STATUS_NAMES[status],
+            "reason": DENIAL_REASONS[status],
             "outcome": OUTCOME_NAMES[d[D_OUTCOME]],
-            "true_severity": truth[member],
+            "true_severity": severity,
             "is_false_positive": noise,
-            "critical": (not noise) and truth[member] >= CRITICAL_LEVEL,
+            "critical": (not noise) and severity >= CRITICAL_LEVEL,
             "incident": d[D_INCIDENT],
             "correlation_group": d[D_GROUP],
             "service": names[d[D_SERVICE]] if d[D_SERVICE] >= 0 else None,
@@ -403,21 +506,20 @@ def step_info(
             )
         if not noise and d[D_GROUP] >= 0:
             groups.setdefault(d[D_GROUP], []).append(alert_id)
-    counts = out.counts[b].tolist()
     failures = counts[N_FAILED]
     return {
-        "task_score": grader.score,
-        "task_passed": grader.passed,
+        "task_score": score,
+        "task_passed": passed,
         "processed_alerts": processed,
         "denials": denials,
         "correlation_groups": groups,
         "failures_this_step": failures,
-        "cascades_this_step": int(np.count_nonzero(out.service_events[b, :, E_CASCADE])),
+        "cascades_this_step": events[E_CASCADE::N_SERVICE_EVENTS].count(1),
         "system_failure": failures > 0,
         "action_correct": all(correct_flags) if correct_flags else None,
         "cumulative_reward": cumulative_reward,
-        "step": int(sim.t[b]),
-        "failures_count": int(sim.failures[b]),
+        "step": t,
+        "failures_count": failures_count,
         "terminated": bool(counts[N_TERMINATED]),
         "truncated": bool(counts[N_TRUNCATED]),
     }

@@ -32,6 +32,7 @@ from ..sim.engine import (
     IGNORE,
     INVESTIGATE,
     N_FAILED,
+    N_SERVICE_EVENTS,
     N_TERMINATED,
     OUT_ESCALATED,
     OUT_RESOLVED_CRITICAL,
@@ -67,7 +68,10 @@ def decision_correct(verb: int, is_noise: bool, true_severity: float) -> bool:
     return verb in CORRECT_VERBS["critical" if true_severity >= CRITICAL_LEVEL else "minor"]
 
 
-@dataclass
+# Slots: a record is made for every incident and read on every closing, and
+# positional construction (``IncidentRecord(severity, critical, cascade)``)
+# is the cheap way to make one.
+@dataclass(slots=True)
 class IncidentRecord:
     severity: float
     critical: bool
@@ -75,6 +79,18 @@ class IncidentRecord:
     actionable: bool = False  # its first alert was visible when a decision was made
     decided: bool = False  # some decision was granted on one of its alerts
     closed: str | None = None  # investigated | specialists | self | failed
+
+
+def _cells(column: list[int]) -> list[int]:
+    """The indices of the entries of an incident column (closed / first alert)
+    that name an incident, in order. Those are -1 but for a few uids, each on
+    one service, so they are found with list methods rather than a loop."""
+    k = len(column) - column.count(-1)
+    if k == 0:
+        return []
+    if k == 1:
+        return [column.index(max(column))]
+    return sorted([column.index(uid) for uid in sorted(column)[-k:]])
 
 
 class Grader:
@@ -91,7 +107,7 @@ class Grader:
         """Start an episode from the opening queue's first-alert records, shaped
         like one row of StepOutcome.incidents / incident_severity."""
         self.ledger: dict[int, IncidentRecord] = {}
-        self._pending: list[int] = []
+        self._pending: list[IncidentRecord] = []  # noted, not yet actionable
         self._tally: Any = None  # see `tally`; None: to be recounted
         self._in_order = True  # the ledger is actionable records, then pending ones
         self.steps = 0
@@ -102,31 +118,54 @@ class Grader:
         self.graded = 0
         self.correct = 0
         columns = np.asarray(incidents).T.tolist()
-        self._note_first_alerts(columns[I_FIRST_ALERT], columns[I_FIRST_FLAGS], severity)
+        self._note_first_alerts(
+            columns[I_FIRST_ALERT], columns[I_FIRST_FLAGS], np.asarray(severity, dtype=float)
+        )
 
     def _note_first_alerts(self, uids: list, flags: list, severity: np.ndarray) -> None:
         """One env's first-alert columns of its incident records (see
-        StepOutcome.incidents), as lists, and their severities."""
-        if not uids or max(uids) < 0:
-            return
-        for i in [i for i, uid in enumerate(uids) if uid >= 0]:
-            uid, bits, sev = uids[i], flags[i], float(severity[i])
-            if uid in self.ledger:  # a record replaced in place, out of arrival order
+        StepOutcome.incidents), as lists, and their severities (an array)."""
+        ledger, pending = self.ledger, self._pending
+        for i in _cells(uids):
+            uid, bits = uids[i], flags[i]
+            if uid in ledger:  # a record replaced in place, out of arrival order
                 self._in_order = False
                 self._tally = None
-            self.ledger[uid] = IncidentRecord(
-                severity=sev,
-                critical=bool(bits & FLAG_CRITICAL),
-                cascade=bool(bits & FLAG_CASCADE),
+            record = ledger[uid] = IncidentRecord(
+                severity.item(i), bool(bits & FLAG_CRITICAL), bool(bits & FLAG_CASCADE)
             )
-            self._pending.append(uid)
+            pending.append(record)
 
     def update(self, out: StepOutcome, b: int = 0) -> None:
         """Feed one step of env ``b``'s records."""
+        self.feed(
+            out,
+            out.decisions[b].tolist(),
+            out.true_severity[b].tolist(),
+            out.counts[b].tolist(),
+            out.service_events[b].astype(bool, copy=False).tobytes(),
+            b,
+        )
+
+    def feed(
+        self,
+        out: StepOutcome,
+        decisions: list[list[int]],
+        truth: list[float],
+        counts: list[int],
+        events: bytes,
+        b: int = 0,
+    ) -> None:
+        """`update`, with env ``b``'s records partly turned into Python values,
+        so that a face which needs them too (the single-agent ``info``)
+        converts them once: ``decisions`` and ``truth`` are the decision rows
+        and true severities of its members as lists (only granted decisions
+        count, so the rows of members who made none may be left out),
+        ``counts`` its counts, ``events`` its service events as bytes
+        (row-major, one byte per E_* flag)."""
         # A decision was made this step, so what was visible before it counts.
         if self._pending:
-            ledger = self.ledger
-            records = [ledger[uid] for uid in self._pending]
+            records = self._pending
             for record in records:
                 record.actionable = True
             self._pending = []
@@ -136,33 +175,35 @@ class Grader:
                 self._tally = None
             self._in_order = True  # every record is actionable now
         self.steps += 1
-        for d, sev in zip(out.decisions[b].tolist(), out.true_severity[b].tolist()):
+        for d, sev in zip(decisions, truth):
             if d[D_STATUS] != STATUS_GRANTED:
                 continue
-            verb, noise, uid = d[D_VERB], d[D_NOISE] > 0, d[D_INCIDENT]
+            verb, noise = d[D_VERB], d[D_NOISE] > 0
             if verb in (INVESTIGATE, ESCALATE):
                 self.claims += 1
                 self.productive_claims += d[D_OUTCOME] in PRODUCTIVE_OUTCOMES
-            record = self.ledger.get(uid)
+            record = self.ledger.get(d[D_INCIDENT])
             if record is not None:
                 record.decided = True
             self.graded += 1
             self.correct += decision_correct(verb, noise, sev)
         columns = out.incidents[b].T.tolist()
         closed = columns[I_CLOSED]
-        if max(closed) >= 0:  # most steps close nothing
-            ledger = self.ledger  # keyed by uids >= 0, so never by the -1 of "nothing"
-            for s in [s for s, uid in enumerate(closed) if uid in ledger]:
-                self._close(ledger[closed[s]], out.service_events[b, s].tolist())
-        counts = out.counts[b].tolist()
+        ledger = self.ledger
+        for s in _cells(closed):  # most steps close nothing
+            record = ledger.get(closed[s])
+            if record is not None:
+                at = s * N_SERVICE_EVENTS
+                self._close(record, events[at : at + N_SERVICE_EVENTS])
         self.failures += counts[N_FAILED]
         self.terminated = counts[N_TERMINATED] > 0
-        self._note_first_alerts(
-            columns[I_FIRST_ALERT], columns[I_FIRST_FLAGS], out.incident_severity[b]
-        )
+        uids = columns[I_FIRST_ALERT]
+        if uids.count(-1) != len(uids):  # skip the severities when no incident is new
+            self._note_first_alerts(uids, columns[I_FIRST_FLAGS], out.incident_severity[b])
 
-    def _close(self, record: IncidentRecord, events: list[bool]) -> None:
-        """An incident with a record closed: how, from its service's events."""
+    def _close(self, record: IncidentRecord, events: bytes) -> None:
+        """An incident with a record closed: how, from its service's events
+        (one byte per E_* flag)."""
         before = record.closed
         if events[E_RESOLVED]:
             record.closed = "investigated"
@@ -215,6 +256,15 @@ class Grader:
     @property
     def passed(self) -> bool:
         return self.score >= self.threshold
+
+    def result(self) -> tuple[float, bool]:
+        """``(score, passed)`` at once: the score is computed once, not twice
+        (``info`` reports both on every step). A subclass that redefines
+        `passed` without redefining this gets ``(score, passed)`` as it reads."""
+        score = self.score
+        if type(self).passed is not Grader.passed:
+            return score, self.passed
+        return score, score >= self.threshold
 
     def metrics(self) -> dict[str, Any]:
         seen = [r for r in self.ledger.values() if r.actionable]

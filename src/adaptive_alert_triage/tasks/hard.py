@@ -59,6 +59,10 @@ class HardGrader(Grader):
     def passed(self) -> bool:
         return self.score >= self.threshold and not self.terminated
 
+    def result(self) -> tuple[float, bool]:
+        score = self.score
+        return score, score >= self.threshold and not self.terminated
+
     def metrics(self):
         prevented, possible = self._counts()
         return {
