@@ -63,6 +63,8 @@ def assert_same(ref: AlertSim, other: AlertSim, where: str) -> None:
     assert ref.n_needing_reset == other.n_needing_reset, where
     assert np.array_equal(ref.observe(), other.observe()), f"{where}: observe"
     assert np.array_equal(ref.global_state(), other.global_state()), f"{where}: state"
+    for b in range(ref.B):
+        assert ref.visible_view(b) == other.visible_view(b), f"{where}: visible view of env {b}"
 
 
 def run_pair(
