@@ -1,6 +1,6 @@
 """Throughput of the multi-agent environment with random masked actions.
 
-Run:  python benchmarks/bench_multiagent.py [--steps 20000] [--tasks easy,medium,hard]
+Run:  python benchmarks/bench_multiagent.py [--steps 20000] [--tasks easy,medium,hard] [--repeat 1]
 
 For each task it prints env-steps/s (one step of the whole team) and
 agent-steps/s (env-steps x team size) for:
@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--tasks", default="easy,medium,hard")
+    parser.add_argument("--repeat", type=int, default=1, help="report the best of N runs")
     args = parser.parse_args()
     if not fast.available():
         raise SystemExit("the benchmark needs the numba backend: pip install -e '.[fast]'")
@@ -90,15 +91,17 @@ def main() -> None:
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, one core, "
         f"{args.steps} steps per task ({args.steps // 10} for the reference), "
-        "random masked actions"
+        "random masked actions" + (f", best of {args.repeat} runs" if args.repeat > 1 else "")
     )
     print(
         f"{'task':7} {'agents':>6} | {'pettingzoo env-steps/s':>22} {'agent-steps/s':>13} "
         f"{'loop':>8} | {'core env-steps/s':>16} | {'reference env-steps/s':>21}"
     )
     for task in tasks:
-        pz = bench_pettingzoo(task, args.steps, "numba")
-        core = bench_core(task, args.steps)
+        # On a shared machine other load only ever slows a run: keep the best.
+        runs = [bench_pettingzoo(task, args.steps, "numba") for _ in range(max(args.repeat, 1))]
+        pz = max(runs, key=lambda run: run["step"])
+        core = max(bench_core(task, args.steps) for _ in range(max(args.repeat, 1)))
         ref = bench_pettingzoo(task, max(args.steps // 10, 1), "numpy")
         print(
             f"{task:7} {pz['agents']:6d} | {pz['step']:22,.0f} {pz['step'] * pz['agents']:13,.0f} "
