@@ -434,12 +434,13 @@ class AlertSim:
                 self.episode_key[env] = episode_key(self.stream_key[env], self.episode[env])
         self._reset_rows(ids)
         self.n_needing_reset = int(self.needs_reset.sum())
-        self._refresh_legal()
 
     def _reset_rows(self, ids: np.ndarray) -> None:
-        """Open the episode whose key is in ``episode_key`` in each env of ``ids``."""
+        """Open the episode whose key is in ``episode_key`` in each env of ``ids``
+        and set their action masks (the compiled backend does both per env)."""
         for b in ids.tolist():
             self._reset_env(b)
+        self._refresh_legal()
 
     def _reset_env(self, b: int) -> None:
         cfg = self.config
