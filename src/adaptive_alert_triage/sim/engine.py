@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -359,41 +360,30 @@ class AlertSim:
         self.totals = np.zeros((B, 2), dtype=np.int64)
         self._bind_views()
 
-    # Named views of the packed arrays. A copy (pickle, deepcopy: vector-env
-    # wrappers make both) leaves them out and binds them over its own arrays,
-    # where copied views would be detached arrays that writes never reach.
-    _VIEWS = (
-        "inc_active",
-        "inc_critical",
-        "inc_cascade",
-        "inc_alerted",
-        "inc_uid",
-        "inc_group",
-        "inc_type",
-        "inc_silent_until",
-        "inc_escalated_until",
-        "inc_escalator",
-        "inc_severity",
-        "inc_damage",
-        "alerts_total",
-        "noise_total",
-    )
+    # Named views of the packed arrays: name -> (packed array, column). A copy
+    # (pickle, deepcopy: vector-env wrappers make both) leaves them out and binds
+    # them over its own arrays, where copied views would be detached arrays that
+    # writes never reach.
+    _VIEWS: ClassVar[dict[str, tuple[str, int]]] = {
+        "inc_active": ("inc_bool", IB_ACTIVE),
+        "inc_critical": ("inc_bool", IB_CRITICAL),
+        "inc_cascade": ("inc_bool", IB_CASCADE),
+        "inc_alerted": ("inc_bool", IB_ALERTED),
+        "inc_uid": ("inc_int", II_UID),
+        "inc_group": ("inc_int", II_GROUP),
+        "inc_type": ("inc_int", II_TYPE),
+        "inc_silent_until": ("inc_int", II_SILENT_UNTIL),
+        "inc_escalated_until": ("inc_int", II_ESCALATED_UNTIL),
+        "inc_escalator": ("inc_int", II_ESCALATOR),
+        "inc_severity": ("inc_float", IF_SEVERITY),
+        "inc_damage": ("inc_float", IF_DAMAGE),
+        "alerts_total": ("totals", 0),
+        "noise_total": ("totals", 1),
+    }
 
     def _bind_views(self) -> None:
-        self.inc_active = self.inc_bool[:, :, IB_ACTIVE]
-        self.inc_critical = self.inc_bool[:, :, IB_CRITICAL]
-        self.inc_cascade = self.inc_bool[:, :, IB_CASCADE]
-        self.inc_alerted = self.inc_bool[:, :, IB_ALERTED]
-        self.inc_uid = self.inc_int[:, :, II_UID]
-        self.inc_group = self.inc_int[:, :, II_GROUP]
-        self.inc_type = self.inc_int[:, :, II_TYPE]
-        self.inc_silent_until = self.inc_int[:, :, II_SILENT_UNTIL]
-        self.inc_escalated_until = self.inc_int[:, :, II_ESCALATED_UNTIL]
-        self.inc_escalator = self.inc_int[:, :, II_ESCALATOR]
-        self.inc_severity = self.inc_float[:, :, IF_SEVERITY]
-        self.inc_damage = self.inc_float[:, :, IF_DAMAGE]
-        self.alerts_total = self.totals[:, 0]
-        self.noise_total = self.totals[:, 1]
+        for name, (packed, column) in self._VIEWS.items():
+            setattr(self, name, getattr(self, packed)[..., column])
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
