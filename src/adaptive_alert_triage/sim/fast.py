@@ -176,6 +176,25 @@ KERNEL_FIELDS = (
     "reset_incident_severity",
     "role_features",
 )
+#: The sim attribute behind each field whose name differs.
+KERNEL_SOURCES = {
+    "fp": "_fp",
+    "ip": "_ip",
+    "off": "_off",
+    "tables": "_tables",
+    "graph": "_graph",
+    "fixed_adj": "_fixed_adj",
+    "fixed_layer": "_fixed_layer",
+    "agent_verbs": "_agent_verbs",
+    "reward_vector": "_reward_vector",
+    "survive": "_survive",
+    "inc_b": "inc_bool",
+    "inc_i": "inc_int",
+    "inc_f": "inc_float",
+    "scratch_events": "_scratch_events",
+    "scratch_counts": "_scratch_counts",
+    "role_features": "_role_features",
+}
 
 
 def available() -> bool:
@@ -1359,47 +1378,11 @@ class FastAlertSim(AlertSim):
         self._bind_kernel()
 
     def _bind_kernel(self) -> None:
-        """Bind the kernel's parameters and state once (KERNEL_FIELDS order): a
-        step passes them on as they are."""
+        """Bind the kernel's parameters and state once: a step passes them on as
+        they are. Each field is the sim attribute of the same name, or the one
+        `KERNEL_SOURCES` names."""
         self._kernel = _new_kernel_state(
-            self._fp,
-            self._ip,
-            self._off,
-            self._tables,
-            self._graph,
-            self._fixed_adj,
-            self._fixed_layer,
-            self._agent_verbs,
-            self._reward_vector,
-            self._survive,
-            self.t,
-            self.adj,
-            self.layer,
-            self.service_weight,
-            self.id_key,
-            self.stream_key,
-            self.episode,
-            self.episode_key,
-            self.excitation,
-            self.failures,
-            self.alert_counter,
-            self.incident_counter,
-            self.down_until,
-            self.inc_bool,
-            self.inc_int,
-            self.inc_float,
-            self.alerts,
-            self.extent,
-            self.totals,
-            self.legal,
-            self.terminated,
-            self.truncated,
-            self.needs_reset,
-            self._scratch_events,
-            self._scratch_counts,
-            self.reset_incidents,
-            self.reset_incident_severity,
-            self._role_features,
+            *[getattr(self, KERNEL_SOURCES.get(name, name)) for name in KERNEL_FIELDS]
         )
 
     # A numba structref cannot be pickled or deep-copied: a copy leaves it out
