@@ -364,27 +364,11 @@ if numba is not None:
     def _arrive(
         b,
         blk,
-        fp,
-        ip,
-        off,
-        tables,
+        k,
         cascades,
         parent_group,
         have_parents,
         emit_flags,
-        t,
-        service_weight,
-        episode_key,
-        excitation,
-        alert_counter,
-        incident_counter,
-        down_until,
-        inc_b,
-        inc_i,
-        inc_f,
-        alerts,
-        extent,
-        totals,
         events,
         counts,
         incidents,
@@ -393,6 +377,11 @@ if numba is not None:
         """Start incidents, emit their alerts and the noise, and queue them (env
         b, randomness from block ``blk``). Draws only what it uses; every draw
         has the address the reference reads it from."""
+        fp, ip, off, tables, t = k.fp, k.ip, k.off, k.tables, k.t
+        service_weight, episode_key, excitation = k.service_weight, k.episode_key, k.excitation
+        alert_counter, incident_counter = k.alert_counter, k.incident_counter
+        down_until, inc_b, inc_i, inc_f = k.down_until, k.inc_b, k.inc_i, k.inc_f
+        alerts, extent, totals = k.alerts, k.extent, k.totals
         S = service_weight.shape[1]
         Q = alerts.shape[1]
         F = alerts.shape[2]
@@ -567,7 +556,7 @@ if numba is not None:
     def _reset_env(b, k, scratch_f, scratch_i, order, u_graph):
         """Open the episode whose key is ``episode_key[b]`` in env b, as the
         reference's ``_reset_env`` does."""
-        fp, ip, off, tables, graph = k.fp, k.ip, k.off, k.tables, k.graph
+        graph = k.graph
         fixed_adj, fixed_layer, t, adj, layer = k.fixed_adj, k.fixed_layer, k.t, k.adj, k.layer
         service_weight, id_key, episode_key = k.service_weight, k.id_key, k.episode_key
         excitation, failures, down_until = k.excitation, k.failures, k.down_until
@@ -631,27 +620,11 @@ if numba is not None:
         _arrive(
             b,
             0,
-            fp,
-            ip,
-            off,
-            tables,
+            k,
             cascades,
             parent_group,
             False,
             emit_flags,
-            t,
-            service_weight,
-            episode_key,
-            excitation,
-            alert_counter,
-            incident_counter,
-            down_until,
-            inc_b,
-            inc_i,
-            inc_f,
-            alerts,
-            extent,
-            totals,
             scratch_events,
             scratch_counts,
             reset_incidents,
@@ -684,14 +657,13 @@ if numba is not None:
         reset are reset (next episode of their stream) and held. Returns the
         number of envs that need a reset afterwards, or -1 - code when an action
         is rejected (before anything changes)."""
-        fp, ip, off, tables = k.fp, k.ip, k.off, k.tables
+        fp, ip, off = k.fp, k.ip, k.off
         agent_verbs, reward_vector, survive = k.agent_verbs, k.reward_vector, k.survive
         t, adj, service_weight, id_key = k.t, k.adj, k.service_weight, k.id_key
         stream_key, episode, episode_key = k.stream_key, k.episode, k.episode_key
-        excitation, failures, down_until = k.excitation, k.failures, k.down_until
-        alert_counter, incident_counter = k.alert_counter, k.incident_counter
+        failures, down_until = k.failures, k.down_until
         inc_b, inc_i, inc_f, alerts, extent = k.inc_b, k.inc_i, k.inc_f, k.alerts, k.extent
-        totals, legal, needs_reset = k.totals, k.legal, k.needs_reset
+        legal, needs_reset = k.legal, k.needs_reset
         terminated_out, truncated_out, role_features = k.terminated, k.truncated, k.role_features
         B, A = actions.shape
         S = service_weight.shape[1]
@@ -1000,27 +972,11 @@ if numba is not None:
             _arrive(
                 b,
                 blk,
-                fp,
-                ip,
-                off,
-                tables,
+                k,
                 cascades,
                 parent_group,
                 True,
                 emit_flags,
-                t,
-                service_weight,
-                episode_key,
-                excitation,
-                alert_counter,
-                incident_counter,
-                down_until,
-                inc_b,
-                inc_i,
-                inc_f,
-                alerts,
-                extent,
-                totals,
                 events,
                 counts,
                 incidents,
