@@ -38,3 +38,12 @@ def rollout(env, seed: int, steps: int, action_seed: int = 0, hook=None) -> list
 @pytest.fixture(params=TASK_IDS)
 def task_id(request) -> str:
     return request.param
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    """An HTTP client of the module's own live ``server`` fixture."""
+    import httpx  # the [server] extra's; imported here so core-only runs need none
+
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        yield c

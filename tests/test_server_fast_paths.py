@@ -35,12 +35,6 @@ def server(tmp_path_factory):
     live.stop()
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with httpx.Client(base_url=server.url, timeout=20) as c:
-        yield c
-
-
 def ws_call(ws, message: dict) -> dict:
     ws.send(json.dumps(message))
     return json.loads(ws.recv(timeout=20))

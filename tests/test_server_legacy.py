@@ -46,12 +46,6 @@ def server(tmp_path_factory):
     live.stop()
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with httpx.Client(base_url=server.url, timeout=20) as c:
-        yield c
-
-
 def _reset(client, task="easy", seed=0) -> tuple[str, dict]:
     r = client.post(f"/env/reset/{task}", json={"seed": seed})
     assert r.status_code == 200, r.text
