@@ -73,6 +73,7 @@ from .sim.engine import (
     OUTCOME_NAMES,
     STATUS_NAMES,
     StepOutcome,
+    format_alert_id,
 )
 from .sim.fast import FastAlertSim
 from .sim.render import render_frame
@@ -342,9 +343,7 @@ class AlertTriageParallelEnv(ParallelEnv):
     def _infos(self, out: StepOutcome, failures: int) -> dict[str, dict[str, Any]]:
         """Every agent's info: its action as applied, its decision, and the fate of it."""
         infos = {}
-        # The first four decision columns are slot, verb, status and outcome; the
-        # alert id is written as `format_alert_id` writes it (inline: a step
-        # builds one per agent).
+        # The first four decision columns are slot, verb, status and outcome.
         for agent, action, (slot, verb, status, outcome), raw in zip(
             self.possible_agents,
             out.actions[0].tolist(),
@@ -355,7 +354,11 @@ class AlertTriageParallelEnv(ParallelEnv):
                 "action": action,
                 "decision": None
                 if slot < 0
-                else {"slot": slot, "action_type": ACTION_TYPES[verb], "alert_id": f"{raw:016x}"},
+                else {
+                    "slot": slot,
+                    "action_type": ACTION_TYPES[verb],
+                    "alert_id": format_alert_id(raw),
+                },
                 "status": STATUS_NAMES[status],
                 "reason": DENIAL_REASONS[status],
                 "outcome": OUTCOME_NAMES[outcome],

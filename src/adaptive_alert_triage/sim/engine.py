@@ -148,7 +148,8 @@ def alert_id_from_counter(counter: np.ndarray | int, key: np.ndarray | int) -> n
 
 
 def format_alert_id(raw: int) -> str:
-    return f"{int(raw):016x}"
+    """The public id of a raw alert id (a Python or numpy integer)."""
+    return "%016x" % raw  # noqa: UP031 - printf formatting is the fastest here, per alert
 
 
 # Columns of StepOutcome.decisions (int64), .service_events (bool) and .counts (int64).
