@@ -229,7 +229,7 @@ class AdaptiveAlertTriageEnv:
             terminated=bool(sim.terminated[0]),
             truncated=bool(sim.truncated[0]),
             cumulative_reward=self.cumulative_reward,
-            reward_totals=dict(self.reward_totals),
+            reward_totals=self.reward_totals,  # a fresh dict
             task_score=self.grader.score,
             failures_count=int(sim.failures[0]),
             resource_budget=self.config.investigation_budget,

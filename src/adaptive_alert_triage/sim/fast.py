@@ -1413,7 +1413,7 @@ class FastAlertSim(AlertSim):
             empty(*shapes[10]),  # agent_reward
         )
         if observe:
-            obs = empty(*shapes[12 if observe == "team" else 11])
+            obs = self._obs_buffer(observe == "team")
             masks = empty(*shapes[13])
         else:
             obs, masks = self._no_obs, self._no_masks
@@ -1467,6 +1467,4 @@ class FastAlertSim(AlertSim):
         return obs
 
     def _obs_buffer(self, team: bool) -> np.ndarray:
-        if team:
-            return np.empty((self.B, 1, self.base_dim), dtype=np.float32)
-        return np.empty((self.B, self.A, self.obs_dim), dtype=np.float32)
+        return np.empty(*self._outcome_shapes[12 if team else 11])
