@@ -175,3 +175,112 @@ def test_trusted_pieces_build_what_trusted_builds():
     set_private(alert, None)
     assert alert == trusted(Alert, dict(fields)) == Alert(**fields)
     assert alert.model_fields_set == set(Alert.model_fields)
+
+
+def _validated_twin(model):
+    """The same model built through validation, for a field-by-field comparison."""
+    return type(model).model_validate(model.model_dump())
+
+
+def test_unvalidated_models_are_indistinguishable_from_validated_ones(task_id):
+    """The step builds its Observation, Alerts and Reward without validation;
+    they still equal validated twins in every part pydantic compares, dumps
+    or pickles."""
+    import pickle
+
+    env = AdaptiveAlertTriageEnv(task_id=task_id)
+    agent = RandomAgent(9)
+    observation, done = env.reset(seed=3), False
+    models = [observation]
+    while not done:
+        observation, reward, done, _ = env.step(agent.act(observation))
+        models += [observation, reward]
+    for model in models:
+        for m in [model, *getattr(model, "alerts", [])]:
+            twin = _validated_twin(m)
+            assert m == twin and m.model_dump() == twin.model_dump()
+            assert list(m.__dict__) == list(twin.__dict__)  # declared field order
+            assert m.model_fields_set == twin.model_fields_set
+            assert (m.__pydantic_extra__, m.__pydantic_private__) == (None, None)
+            assert pickle.loads(pickle.dumps(m)) == twin
+            assert repr(m) == repr(twin)
+
+
+def _plain_infos(env, out) -> dict:
+    """The PettingZoo infos of an outcome, written out the straightforward way."""
+    from adaptive_alert_triage.sim.config import ACTION_TYPES
+    from adaptive_alert_triage.sim.engine import (
+        D_OUTCOME,
+        D_SLOT,
+        D_STATUS,
+        D_VERB,
+        DENIAL_REASONS,
+        N_FAILED,
+        OUTCOME_NAMES,
+        STATUS_NAMES,
+        format_alert_id,
+    )
+
+    infos = {}
+    for i, agent in enumerate(env.possible_agents):
+        d = out.decisions[0, i]
+        infos[agent] = {
+            "action": int(out.actions[0, i]),
+            "decision": None
+            if d[D_SLOT] < 0
+            else {
+                "slot": int(d[D_SLOT]),
+                "action_type": ACTION_TYPES[int(d[D_VERB])],
+                "alert_id": format_alert_id(int(out.alert_id[0, i])),
+            },
+            "status": STATUS_NAMES[int(d[D_STATUS])],
+            "reason": DENIAL_REASONS[int(d[D_STATUS])],
+            "outcome": OUTCOME_NAMES[int(d[D_OUTCOME])],
+            "team_failures": int(out.counts[0, N_FAILED]),
+        }
+    return infos
+
+
+def _types(value):
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    return type(value)
+
+
+@pytest.mark.parametrize("reward_mode", ["team", "individual"])
+def test_parallel_step_dicts_equal_plain_ones(task_id, reward_mode):
+    """The PettingZoo step reads env 0's records with `item` and whole-array
+    `tolist`; its dicts equal ones written out with plain indexing, types
+    included."""
+    from adaptive_alert_triage.multiagent import parallel_env
+    from adaptive_alert_triage.sim.engine import N_TERMINATED, N_TRUNCATED
+
+    env = parallel_env(task_id, reward_mode=reward_mode, masked_action="noop")
+    rng = np.random.default_rng(4)
+    steps = 0
+    for seed in range(3):
+        observations, _ = env.reset(seed=seed)
+        while env.agents:
+            actions = {
+                agent: int(rng.integers(env.sim.n_actions))
+                if rng.random() < 0.2  # masked now and then: status "masked"
+                else int(rng.choice(np.flatnonzero(obs["action_mask"])))
+                for agent, obs in observations.items()
+            }
+            observations, rewards, terminations, truncations, infos = env.step(actions)
+            out = env.last_outcome
+            plain = _plain_infos(env, out)
+            assert infos == plain and _types(infos) == _types(plain)
+            if reward_mode == "team":
+                expected = dict.fromkeys(env.possible_agents, float(out.reward[0]))
+            else:
+                expected = dict(zip(env.possible_agents, map(float, out.agent_reward[0])))
+            assert rewards == expected and _types(rewards) == _types(expected)
+            done = bool(out.counts[0, N_TERMINATED]), bool(out.counts[0, N_TRUNCATED])
+            assert terminations == dict.fromkeys(env.possible_agents, done[0])
+            assert truncations == dict.fromkeys(env.possible_agents, done[1])
+            for i, agent in enumerate(env.possible_agents):
+                assert np.array_equal(observations[agent]["observation"], out.observations[0, i])
+                assert np.array_equal(observations[agent]["action_mask"], out.action_masks[0, i])
+            steps += 1
+    assert steps > 20

@@ -87,6 +87,7 @@ class AdaptiveAlertTriageEnv:
         self._names = service_names(self.config.n_services)
         self._investigators = list(range(self.config.n_investigators))
         self._desk = self.config.n_investigators
+        self._row_shape = (1, self.sim.A)  # the action row's
         self._visible: list[int] = []  # the raw ids of the visible alerts, by slot
         self._alert_fields: dict[int, dict[str, Any]] = {}  # by raw id, as first seen
         self._raw_of: dict[str, int] = {}  # raw ids by alert id
@@ -304,7 +305,7 @@ class AdaptiveAlertTriageEnv:
         if len(actions) == 1 and self._investigators:  # the common case, in short
             verb = VERB_OF[actions[0].action_type]
             member = self._desk if verb == ESCALATE else self._investigators[0]
-            row = np.zeros((1, self.sim.A), dtype=np.int64)
+            row = np.zeros(self._row_shape, np.int64)
             row[0, member] = 1 + slots[0] * N_VERBS + verb
             return row, [member]
         row = [0] * self.sim.A
@@ -348,23 +349,13 @@ class AdaptiveAlertTriageEnv:
         # Per raw alert id, its fields as first seen: all but the age are fixed
         # for life, so each step copies them and sets the age. Every Alert and
         # its field dict are new on every step: no returned model ever changes.
-        cache, raw_of = self._alert_fields, self._raw_of
+        cache = self._alert_fields
         new, set_dict, set_fields_set, set_extra, set_private, fields_set = _ALERT_PIECES
         alerts: list[Alert] = []
         append = alerts.append
         for raw, row in zip(ids, rows):
-            first = cache.get(raw)
-            if first is None:
-                first = cache[raw] = {
-                    "id": format_alert_id(raw),
-                    "visible_severity": row[0],
-                    "confidence": row[1],
-                    "alert_type": ALERT_TYPES[int(row[2])],
-                    "age": 0,
-                    "service": self._names[int(row[4])],
-                }
-                raw_of[first["id"]] = raw
-            fields = first.copy()
+            first = cache.get(raw)  # not try/except: 2-3 alerts a step are new
+            fields = (self._first_seen(raw, row) if first is None else first).copy()
             fields["age"] = int(row[3])
             alert = new(Alert)
             set_dict(alert, fields)
@@ -390,6 +381,21 @@ class AdaptiveAlertTriageEnv:
                 "failures_count": failures,
             },
         )
+
+    def _first_seen(self, raw: int, row: list) -> dict[str, Any]:
+        """Cache the fields of an alert seen for the first time (its age is set
+        per step) and map its public id back to ``raw``."""
+        alert_id = format_alert_id(raw)
+        self._raw_of[alert_id] = raw
+        fields = self._alert_fields[raw] = {
+            "id": alert_id,
+            "visible_severity": row[0],
+            "confidence": row[1],
+            "alert_type": ALERT_TYPES[int(row[2])],
+            "age": 0,
+            "service": self._names[int(row[4])],
+        }
+        return fields
 
 
 _ALERT_PIECES = trusted_pieces(Alert)

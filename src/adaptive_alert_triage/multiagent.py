@@ -66,6 +66,8 @@ from .sim.config import ACTION_TYPES, resolve_config
 from .sim.engine import (
     D_OUTCOME,
     D_SLOT,
+    D_STATUS,
+    D_VERB,
     DENIAL_REASONS,
     N_FAILED,
     N_TERMINATED,
@@ -216,11 +218,13 @@ class AlertTriageParallelEnv(ParallelEnv):
         row = self._action_row(actions)
         agents = self.agents
         out = self.step_arrays(row, observe=True)
+        # `item` and whole-array `tolist` read env 0's values without making a
+        # numpy scalar or a row view first (the env is a batch of one).
         if self.reward_mode == "team":
-            rewards = dict.fromkeys(agents, float(out.reward[0]))
+            rewards = dict.fromkeys(agents, out.reward.item(0))
         else:
-            rewards = dict(zip(agents, out.agent_reward[0].tolist()))
-        counts = out.counts[0].tolist()
+            rewards = dict(zip(agents, out.agent_reward.tolist()[0]))
+        counts = out.counts.tolist()[0]
         terminations = dict.fromkeys(agents, counts[N_TERMINATED] > 0)
         truncations = dict.fromkeys(agents, counts[N_TRUNCATED] > 0)
         infos = self._infos(out, counts[N_FAILED])
@@ -343,25 +347,27 @@ class AlertTriageParallelEnv(ParallelEnv):
     def _infos(self, out: StepOutcome, failures: int) -> dict[str, dict[str, Any]]:
         """Every agent's info: its action as applied, its decision, and the fate of it."""
         infos = {}
-        # The first four decision columns are slot, verb, status and outcome.
-        for agent, action, (slot, verb, status, outcome), raw in zip(
+        # Whole-array `tolist` (a batch of one): cheaper than slicing env 0's
+        # rows first; a decision row starts with slot, verb, status, outcome.
+        for agent, action, d, raw in zip(
             self.possible_agents,
-            out.actions[0].tolist(),
-            out.decisions[0, :, D_SLOT : D_OUTCOME + 1].tolist(),
-            out.alert_id[0].tolist(),
+            out.actions.tolist()[0],
+            out.decisions.tolist()[0],
+            out.alert_id.tolist()[0],
         ):
+            slot, status = d[D_SLOT], d[D_STATUS]
             infos[agent] = {
                 "action": action,
                 "decision": None
                 if slot < 0
                 else {
                     "slot": slot,
-                    "action_type": ACTION_TYPES[verb],
+                    "action_type": ACTION_TYPES[d[D_VERB]],
                     "alert_id": format_alert_id(raw),
                 },
                 "status": STATUS_NAMES[status],
                 "reason": DENIAL_REASONS[status],
-                "outcome": OUTCOME_NAMES[outcome],
+                "outcome": OUTCOME_NAMES[d[D_OUTCOME]],
                 "team_failures": failures,
             }
         return infos

@@ -43,6 +43,8 @@ from ..sim.engine import (
 from ..sim.incidents import CRITICAL_LEVEL
 
 PRODUCTIVE_OUTCOMES = (OUT_RESOLVED_CRITICAL, OUT_RESOLVED_MINOR, OUT_ESCALATED)
+#: The verbs that use a claim on the K budget.
+CLAIM_VERBS = (INVESTIGATE, ESCALATE)
 #: How a resolved incident closed: by an investigation, or by specialists after ESCALATE.
 RESOLVED = ("investigated", "specialists")
 
@@ -175,26 +177,27 @@ class Grader:
                 self._tally = None
             self._in_order = True  # every record is actionable now
         self.steps += 1
+        ledger = self.ledger
         for d, sev in zip(decisions, truth):
             if d[D_STATUS] != STATUS_GRANTED:
                 continue
-            verb, noise = d[D_VERB], d[D_NOISE] > 0
-            if verb in (INVESTIGATE, ESCALATE):
+            verb = d[D_VERB]
+            if verb in CLAIM_VERBS:
                 self.claims += 1
                 self.productive_claims += d[D_OUTCOME] in PRODUCTIVE_OUTCOMES
-            record = self.ledger.get(d[D_INCIDENT])
+            record = ledger.get(d[D_INCIDENT])
             if record is not None:
                 record.decided = True
             self.graded += 1
-            self.correct += decision_correct(verb, noise, sev)
+            self.correct += decision_correct(verb, d[D_NOISE] > 0, sev)
         columns = out.incidents[b].T.tolist()
         closed = columns[I_CLOSED]
-        ledger = self.ledger
-        for s in _cells(closed):  # most steps close nothing
-            record = ledger.get(closed[s])
-            if record is not None:
-                at = s * N_SERVICE_EVENTS
-                self._close(record, events[at : at + N_SERVICE_EVENTS])
+        if closed.count(-1) != len(closed):  # most steps close nothing
+            for s in _cells(closed):
+                record = ledger.get(closed[s])
+                if record is not None:
+                    at = s * N_SERVICE_EVENTS
+                    self._close(record, events[at : at + N_SERVICE_EVENTS])
         self.failures += counts[N_FAILED]
         self.terminated = counts[N_TERMINATED] > 0
         uids = columns[I_FIRST_ALERT]

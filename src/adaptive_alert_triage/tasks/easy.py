@@ -36,7 +36,8 @@ class EasyGrader(Grader):
 
     @property
     def score(self) -> float:
-        return self.correct / self.total_actions if self.total_actions else 0.0
+        total = self.total_actions
+        return self.correct / total if total else 0.0
 
     def metrics(self):
         return {**super().metrics(), "missed_critical": self.missed}

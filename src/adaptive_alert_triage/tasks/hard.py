@@ -52,7 +52,7 @@ class HardGrader(Grader):
 
     @property
     def score(self) -> float:
-        prevented, possible = self._counts()
+        prevented, possible = self.tally()
         return prevented / possible * self.stability if possible else 0.0
 
     @property

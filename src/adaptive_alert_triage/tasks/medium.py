@@ -54,7 +54,7 @@ class MediumGrader(Grader):
 
     @property
     def weighted_resolved(self) -> float:
-        resolved, needed = self._weights()
+        resolved, needed = self.tally()
         return resolved / needed if needed else 0.0
 
     @property
