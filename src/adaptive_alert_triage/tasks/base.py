@@ -192,12 +192,11 @@ class Grader:
             self.correct += decision_correct(verb, d[D_NOISE] > 0, sev)
         columns = out.incidents[b].T.tolist()
         closed = columns[I_CLOSED]
-        if closed.count(-1) != len(closed):  # most steps close nothing
-            for s in _cells(closed):
-                record = ledger.get(closed[s])
-                if record is not None:
-                    at = s * N_SERVICE_EVENTS
-                    self._close(record, events[at : at + N_SERVICE_EVENTS])
+        for s in _cells(closed):  # most steps close nothing
+            record = ledger.get(closed[s])
+            if record is not None:
+                at = s * N_SERVICE_EVENTS
+                self._close(record, events[at : at + N_SERVICE_EVENTS])
         self.failures += counts[N_FAILED]
         self.terminated = counts[N_TERMINATED] > 0
         uids = columns[I_FIRST_ALERT]
