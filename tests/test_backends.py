@@ -93,7 +93,15 @@ def run_pair(
         observe = (False, True, "team")[step % 3]
         active = rng.random(batch) < 0.8 if hold else None
         a = ref.step(actions, on_illegal=on_illegal, observe=observe, active=active)
-        b = twin.step(actions, on_illegal=on_illegal, observe=observe, active=active)
+        # Every other step writes into the twin's reused record buffers: stale
+        # values left from the step before would show up as a mismatch.
+        b = twin.step(
+            actions,
+            on_illegal=on_illegal,
+            observe=observe,
+            active=active,
+            reuse_records=step % 2 == 1,
+        )
         for name in OUTCOME:
             assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
         if observe:
@@ -177,6 +185,25 @@ def test_rejected_actions_change_nothing(backend):
     noop = np.zeros((1, sim.A), dtype=np.int64)
     assert np.array_equal(sim.step(noop).components, twin.step(noop).components)
     assert np.array_equal(sim.alerts, twin.alerts)
+
+
+def test_reused_records_are_one_set_of_buffers_that_a_rejected_step_leaves_alone():
+    sim = fast.FastAlertSim(get_task("medium"), 1)
+    sim.reset([3])
+    noop = np.zeros((1, sim.A), dtype=np.int64)
+    first = sim.step(noop, reuse_records=True)
+    kept = first.copy()
+    desk_investigates = noop.copy()
+    desk_investigates[0, -1] = 1 + INVESTIGATE
+    with pytest.raises(ValueError, match="is masked"):
+        sim.step(desk_investigates, reuse_records=True)
+    for name in OUTCOME[1:]:
+        assert np.array_equal(getattr(first, name), getattr(kept, name)), name
+    second = sim.step(noop, reuse_records=True)
+    for name in OUTCOME[1:]:
+        assert getattr(second, name) is getattr(first, name), name
+    fresh = sim.step(noop)
+    assert all(getattr(fresh, name) is not getattr(first, name) for name in OUTCOME)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

@@ -177,6 +177,29 @@ def test_interleaving_state_and_render_never_change_a_trajectory(task_id):
         assert data_equivalence(x, y)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_kept_outcomes_stay_as_their_step_left_them(backend):
+    """`last_outcome` is the env's own copy: later steps (which reuse the
+    sim's record buffers) never change an outcome kept from an earlier one."""
+    env = multiagent.parallel_env("hard", backend=backend)
+    lone = AlertSim(get_task("hard"))
+    obs, _ = env.reset(seed=4)
+    lone.reset([4])
+    rng = np.random.default_rng(4)
+    kept, expected = [], []
+    while env.agents:
+        actions = random_masked_actions(obs, rng)
+        obs, *_ = env.step(actions)
+        kept.append(env.last_outcome)
+        assert env.last_outcome is kept[-1]  # one copy per step, however often read
+        row = np.array([[actions[a] for a in env.possible_agents]])
+        expected.append(lone.step(row))
+    assert len(kept) > 3
+    for step, (out, want) in enumerate(zip(kept, expected)):
+        for name in ("decisions", "components", "service_events", "counts", "incidents"):
+            assert np.array_equal(getattr(out, name), getattr(want, name)), (step, name)
+
+
 def test_batched_sim_rows_match_lone_sims():
     cfg = get_task("hard")
     seeds = [3, 1, 4]

@@ -87,7 +87,7 @@ class AlertTriageGymEnv(gym.Env):
         super().reset(seed=seed)
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; none are supported yet")
-        self.sim.reset([seed])
+        self.sim.reset(None if seed is None else [seed])  # None: the next episode
         self._started = True
         self.cumulative_reward = 0.0
         self.grader.begin(self.sim.reset_incidents[0], self.sim.reset_incident_severity[0])

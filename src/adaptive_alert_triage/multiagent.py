@@ -173,7 +173,8 @@ class AlertTriageParallelEnv(ParallelEnv):
             agent: spaces.Discrete(self.sim.n_actions) for agent in self.possible_agents
         }
         self.state_space = spaces.Box(0.0, 1.0, (self.sim.state_dim,), np.float32)
-        self.last_outcome: StepOutcome | None = None
+        self._last_outcome: StepOutcome | None = None  # the sim's reused records
+        self._last_copy: StepOutcome | None = None
         self._started = False
 
     # ------------------------------------------------------------------ spaces
@@ -270,10 +271,10 @@ class AlertTriageParallelEnv(ParallelEnv):
             )
         if seed is None and not self._started:
             seed = self._seed
-        self.sim.reset([seed])
+        self.sim.reset(None if seed is None else [seed])  # None: the next episode
         self._started = True
         self.agents = list(self.possible_agents)
-        self.last_outcome = None
+        self._last_outcome = self._last_copy = None
         self.feed = None
         self.last_injection = None
         self._live = bool(live_alerts)
@@ -313,13 +314,18 @@ class AlertTriageParallelEnv(ParallelEnv):
     def step_arrays(self, actions: np.ndarray, observe: bool = False) -> StepOutcome:
         """The same step as `step`, with a (1, n_agents) int array in (columns in
         `possible_agents` order) and the outcome records out, without building
-        per-agent dicts. Faces that need arrays (the single-agent wrapper) use it."""
+        per-agent dicts. Faces that need arrays (the single-agent wrapper) use it.
+
+        The records are the sim's reused buffers (``reuse_records``): read them
+        before the next step, or keep `last_outcome`, which is a copy."""
         if not self._started:
             raise RuntimeError("step() called before reset()")
         if not self.agents:
             raise RuntimeError("step() called after the episode ended; call reset()")
         try:
-            out = self.sim.step(actions, on_illegal=self.masked_action, observe=observe)
+            out = self.sim.step(
+                actions, on_illegal=self.masked_action, observe=observe, reuse_records=True
+            )
         except ValueError as exc:
             if "is masked" not in str(exc):
                 raise
@@ -332,10 +338,19 @@ class AlertTriageParallelEnv(ParallelEnv):
             ) from None
         if self.feed is not None and not self.sim.n_needing_reset:
             self._feed_step(out, observe)
-        self.last_outcome = out
+        self._last_outcome, self._last_copy = out, None
         if self.sim.n_needing_reset:
             self.agents = []
         return out
+
+    @property
+    def last_outcome(self) -> StepOutcome | None:
+        """The last step's outcome records (None before the first step of an
+        episode), as arrays the env's later steps never overwrite: copied from
+        the sim's reused buffers on the first read after a step."""
+        if self._last_copy is None and self._last_outcome is not None:
+            self._last_copy = self._last_outcome.copy()
+        return self._last_copy
 
     def _observations(self, obs: np.ndarray, masks: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         """Per-agent dicts of views into fresh arrays (never into live state)."""

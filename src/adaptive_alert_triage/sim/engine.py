@@ -213,6 +213,16 @@ class StepOutcome:
     observations: np.ndarray | None = None  # (B, A, obs_dim) float32
     action_masks: np.ndarray | None = None  # (B, A, n_actions) int8
 
+    def copy(self) -> StepOutcome:
+        """An outcome that owns every array (from one whose records are reused
+        buffers, see `AlertSim.step`)."""
+        return StepOutcome(
+            *(
+                None if value is None else value.copy()
+                for value in (getattr(self, f.name) for f in dataclasses.fields(self))
+            )
+        )
+
     slot = property(lambda self: self.decisions[:, :, D_SLOT])
     verb = property(lambda self: self.decisions[:, :, D_VERB])
     status = property(lambda self: self.decisions[:, :, D_STATUS])
@@ -639,6 +649,8 @@ class AlertSim:
         on_illegal: str = "raise",
         observe: bool = False,
         active: np.ndarray | None = None,
+        *,
+        reuse_records: bool = False,
     ) -> StepOutcome:
         """Advance every env by one time step.
 
@@ -650,6 +662,12 @@ class AlertSim:
         it marks False still: they neither change nor draw, their actions are
         ignored and their outcome rows are neutral (NEXT_STEP autoreset uses
         this). A rejected call changes nothing.
+
+        ``reuse_records=True`` lets a backend write the records (everything but
+        the observations and masks) into buffers that the next step overwrites:
+        for callers that read a step's records at once, it saves allocating
+        them. This reference always returns fresh arrays, which keeps that
+        contract too.
         """
         observe = self._check_observe(observe)
         held = self._check_active(active)
