@@ -207,6 +207,15 @@ def test_reused_records_are_one_set_of_buffers_that_a_rejected_step_leaves_alone
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_visible_view_of_an_env_outside_the_batch_is_an_index_error(backend):
+    sim = make_sim(get_task("easy"), batch_size=2, backend=backend)
+    sim.reset([1, 2])
+    assert sim.visible_view(1)[0] > 0
+    with pytest.raises(IndexError):
+        sim.visible_view(2)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_step_after_end_needs_reset(backend):
     sim = make_sim(get_task("easy").replace(max_steps=2), backend=backend)
     sim.reset([0])

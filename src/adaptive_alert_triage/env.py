@@ -89,7 +89,8 @@ class AdaptiveAlertTriageEnv:
         self._desk = self.config.n_investigators
         self._row_shape = (1, self.sim.A)  # the action row's
         self._visible: list[int] = []  # the raw ids of the visible alerts, by slot
-        self._alert_fields: dict[int, dict[str, Any]] = {}  # by raw id, as first seen
+        # By raw id: the fields as first seen, and the step the alert arrived.
+        self._alert_fields: dict[int, tuple[dict[str, Any], int]] = {}
         self._raw_of: dict[str, int] = {}  # raw ids by alert id
         self._max_steps = self.config.max_steps
         self._budget = self.config.investigation_budget
@@ -292,7 +293,7 @@ class AdaptiveAlertTriageEnv:
 
     def _unknown_alert(self, alert_id: str) -> ValueError:
         cache = self._alert_fields
-        valid = ", ".join(cache[raw]["id"] for raw in self._visible) or "none"
+        valid = ", ".join(cache[raw][0]["id"] for raw in self._visible) or "none"
         return ValueError(
             f"unknown alert_id {alert_id!r}: it is not in the current observation; "
             f"valid ids are: {valid}"
@@ -345,18 +346,22 @@ class AdaptiveAlertTriageEnv:
         ``t`` and the failure count, which it has read already."""
         if t is None or failures is None:
             t, failures = self.sim.t.item(0), self.sim.failures.item(0)
-        _, ids, rows, load, queue_length = self.sim.visible_view(0)
-        # Per raw alert id, its fields as first seen: all but the age are fixed
-        # for life, so each step copies them and sets the age. Every Alert and
-        # its field dict are new on every step: no returned model ever changes.
+        _, ids, rows, load, queue_length = self.sim.visible_arrays(0)
+        # Per raw alert id, its fields as first seen and the step it arrived:
+        # all but the age are fixed for life, so each step copies them and sets
+        # the age, and only a new alert's row is read. Every Alert and its
+        # field dict are new on every step: no returned model ever changes.
         cache = self._alert_fields
         new, set_dict, set_fields_set, set_extra, set_private, fields_set = _ALERT_PIECES
         alerts: list[Alert] = []
         append = alerts.append
-        for raw, row in zip(ids, rows):
-            first = cache.get(raw)  # not try/except: 2-3 alerts a step are new
-            fields = (self._first_seen(raw, row) if first is None else first).copy()
-            fields["age"] = int(row[3])
+        for slot, raw in enumerate(ids):
+            seen = cache.get(raw)  # not try/except: 2-3 alerts a step are new
+            if seen is None:
+                seen = self._first_seen(raw, rows[slot].tolist(), t)
+            first, born = seen
+            fields = first.copy()
+            fields["age"] = t - born
             alert = new(Alert)
             set_dict(alert, fields)
             set_fields_set(alert, fields_set)
@@ -382,12 +387,13 @@ class AdaptiveAlertTriageEnv:
             },
         )
 
-    def _first_seen(self, raw: int, row: list) -> dict[str, Any]:
-        """Cache the fields of an alert seen for the first time (its age is set
-        per step) and map its public id back to ``raw``."""
+    def _first_seen(self, raw: int, row: list, t: int) -> tuple[dict[str, Any], int]:
+        """Cache the fields of an alert seen for the first time at step ``t``
+        (its age is set per step, from the step it arrived) and map its public
+        id back to ``raw``."""
         alert_id = format_alert_id(raw)
         self._raw_of[alert_id] = raw
-        fields = self._alert_fields[raw] = {
+        fields = {
             "id": alert_id,
             "visible_severity": row[0],
             "confidence": row[1],
@@ -395,7 +401,8 @@ class AdaptiveAlertTriageEnv:
             "age": 0,
             "service": self._names[int(row[4])],
         }
-        return fields
+        seen = self._alert_fields[raw] = (fields, t - int(row[3]))
+        return seen
 
 
 _ALERT_PIECES = trusted_pieces(Alert)

@@ -572,6 +572,13 @@ class AlertSim:
         """What a decision maker sees of env ``b``, as plain Python values:
         (number of visible alerts, their raw ids, their rows [visible severity,
         confidence, type, age, service], system load, queue length)."""
+        n, ids, fields, load, queue_length = self.visible_arrays(b)
+        return n, ids, fields.tolist(), load, queue_length
+
+    def visible_arrays(self, b: int = 0) -> tuple[int, list, np.ndarray, float, int]:
+        """`visible_view` with the rows as an (n, 5) float array, for a face
+        that converts only some of them (the alerts it has not seen before).
+        The array may be a buffer that the next call overwrites."""
         rows = self.alerts[b, : self.N]
         n = int((rows[:, AL_ACTIVE] > 0.5).sum())
         rows = rows[:n]
@@ -589,7 +596,7 @@ class AlertSim:
             axis=1,
         )
         load = float(self.system_load()[b])
-        return n, ids.tolist(), fields.tolist(), load, int(self.queue_length[b])
+        return n, ids.tolist(), fields, load, int(self.queue_length[b])
 
     def system_load(self) -> np.ndarray:
         """(B,) visible load: impaired share of the estate blended with queue pressure."""

@@ -193,6 +193,8 @@ KERNEL_FIELDS = (
     "reset_incidents",
     "reset_incident_severity",
     "role_features",
+    "visible_ids",
+    "visible_fields",
     *RECORD_FIELDS,
 )
 #: The sim attribute behind each field whose name differs.
@@ -213,6 +215,8 @@ KERNEL_SOURCES = {
     "scratch_events": "_scratch_events",
     "scratch_counts": "_scratch_counts",
     "role_features": "_role_features",
+    "visible_ids": "_visible_ids",
+    "visible_fields": "_visible_fields",
 } | {name: "_" + name for name in RECORD_FIELDS}
 
 
@@ -1150,10 +1154,12 @@ if numba is not None:
         agent_reward[b] = 0.0
 
     @_jit()
-    def _visible(b, k, n_slots, ids_out, fields_out):
-        """Env b's visible alerts (raw ids, fields) into the buffers; returns
-        their number, the system load and the queue length."""
+    def _visible(b, k):
+        """Env b's visible alerts (raw ids, fields) into the state's buffers;
+        returns their number, the system load and the queue length."""
         alerts, extent, id_key, t = k.alerts, k.extent, k.id_key, k.t
+        ids_out, fields_out = k.visible_ids, k.visible_fields
+        n_slots = ids_out.shape[0]
         inc_b, inc_f, down_until = k.inc_b, k.inc_f, k.down_until
         n = 0
         for q in range(n_slots):
@@ -1543,10 +1549,15 @@ class FastAlertSim(AlertSim):
         )
 
     def visible_view(self, b: int = 0):
-        # The buffers are reused: only fresh Python lists leave this method.
-        ids, fields = self._visible_ids, self._visible_fields
-        n, load, qlen = _visible(b, self._kernel, self.N, ids, fields)
-        return n, ids[:n].tolist(), fields[:n].tolist(), load, qlen
+        n, ids, fields, load, qlen = self.visible_arrays(b)
+        return n, ids, fields.tolist(), load, qlen
+
+    def visible_arrays(self, b: int = 0):
+        # Into buffers held in the kernel state: a call with two arguments.
+        if not 0 <= b < self.B:
+            raise IndexError(f"env {b} is out of range for a batch of {self.B}")
+        n, load, qlen = _visible(b, self._kernel)
+        return n, self._visible_ids[:n].tolist(), self._visible_fields[:n], load, qlen
 
     def observe(self, team: bool = False) -> np.ndarray:
         obs = self._obs_buffer(team)
