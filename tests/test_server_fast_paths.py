@@ -270,9 +270,15 @@ def test_the_store_reuses_an_env_only_for_an_exact_replay():
     first = store.create("hard", 1)
     env = first.env
     assert store.close(first.id, reuse=True) and first.recycled and len(store) == 0
-    for task, seed, live in (("hard", None, None), ("easy", 3, None), ("hard", 4, SilentFeed())):
+    followed = env.sim.stream_key.copy()  # seed 1's stream, which a seedless reset would go on with
+    seedless = store.create("hard", None)
+    assert seedless.env is env  # renewed: its seedless episode comes from fresh entropy
+    seedless.env.reset()
+    assert env.sim.episode.tolist() == [0] and env.sim.stream_key[0] != followed[0]
+    store.close(seedless.id, reuse=True)
+    for task, seed, live in (("easy", 3, None), ("hard", 4, SilentFeed())):
         other = store.create(task, seed, live_source=live)
-        assert other.env is not env  # no seed, another task, live alerts: a new env
+        assert other.env is not env  # another task, live alerts: a new env
         store.close(other.id, reuse=True)
         assert other.recycled == (live is None)  # a live env is never kept
     again = store.create("hard", 2)
@@ -349,11 +355,12 @@ def test_openenv_sessions_reuse_their_env_only_for_an_exact_replay():
     first = env._episode.env
     env.reset(seed=2, task_id="medium")
     assert env._episode.env is first
+    stream = first.sim.stream_key.copy()
     env.reset(seed=None, task_id="medium")
-    assert env._episode.env is not first
-    second = env._episode.env
+    assert env._episode.env is first  # renewed: a fresh stream, not seed 2's next episode
+    assert first.sim.episode.tolist() == [0] and first.sim.stream_key[0] != stream[0]
     env.reset(seed=3, task_id="hard")
-    assert env._episode.env is not second
+    assert env._episode.env is not first
 
 
 # --------------------------------------------------------------------------- wire

@@ -236,6 +236,32 @@ def test_state_never_changes_the_trajectory(task_id):
     assert run(False) == run(True)
 
 
+def test_a_renewed_env_plays_as_a_newly_built_one():
+    def play(env, seed=None) -> list:
+        observation, done, seen = env.reset(seed=seed), False, []
+        while not done:
+            action = Action(alert_id=observation.alerts[0].id, action_type="IGNORE")
+            observation, reward, done, _ = env.step(action)
+            seen.append((observation.model_dump(), reward.value))
+        return seen
+
+    built = AdaptiveAlertTriageEnv("hard", seed=7)
+    fresh = play(AdaptiveAlertTriageEnv("hard", seed=7))
+    assert play(built) == fresh
+    play(built, seed=3)
+    built.renew()
+    with pytest.raises(RuntimeError, match="before reset"):
+        built.step([])
+    assert play(built) == fresh  # the constructor's seed again, not seed 3's stream
+    assert built.state().seed == 7
+    unseeded = AdaptiveAlertTriageEnv("hard")
+    play(unseeded, seed=3)
+    went_on = unseeded.sim.stream_key.copy()
+    unseeded.renew()
+    play(unseeded)
+    assert unseeded.sim.episode.tolist() == [0] and unseeded.sim.stream_key[0] != went_on[0]
+
+
 def test_state_carries_the_hidden_truth():
     env = AdaptiveAlertTriageEnv(task_id="hard")
     observation = env.reset(seed=5)

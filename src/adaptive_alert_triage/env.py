@@ -114,6 +114,14 @@ class AdaptiveAlertTriageEnv:
         self._raw_of = {}
         return self._observation()
 
+    def renew(self) -> None:
+        """Play the next episode as a newly built env would (see
+        `AlertTriageParallelEnv.renew`); ``step()`` needs a ``reset()`` first."""
+        self.team.renew()
+        self._seed = self.team._seed  # the constructor's (the team was built with it)
+        self._started = False
+        self._done = True
+
     @property
     def reward_totals(self) -> dict[str, float]:
         """Each reward component summed over the episode so far (a fresh dict).

@@ -290,6 +290,16 @@ class AlertTriageParallelEnv(ParallelEnv):
         merge_into_reset(self.sim, injection)
         self.last_injection = injection
 
+    def renew(self) -> None:
+        """Play the next episode as a newly built env would: its seed is the
+        constructor's, and a seedless reset draws a stream from fresh OS
+        entropy instead of continuing this one. A server hands the env of a
+        closed session to a new one this way: building an env costs several
+        resets."""
+        self._started = False
+        self.agents = []
+        self.sim.forget_streams()
+
     def _now(self) -> float | None:
         return (
             self.live_source.clock() if self._live and hasattr(self.live_source, "clock") else None

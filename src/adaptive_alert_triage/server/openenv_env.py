@@ -495,19 +495,20 @@ class AlertTriageEnvironment(
     def _spare_env(self, task_id: str, seed: Any, live: bool) -> AdaptiveAlertTriageEnv | None:
         """The env of this session's previous episode, to play the next one if
         it will play it exactly as a new env would (building one costs several
-        times a reset): same task, an explicit seed (a new env draws a seedless
-        episode from fresh entropy; a used one would continue its stream) and no
-        live alerts on either. Never for HTTP episodes: each stays playable
-        under its own id."""
+        times a reset): same task and no live alerts on either; for a seedless
+        episode it is renewed, so that it draws a fresh stream from OS entropy
+        as a new env does. Never for HTTP episodes: each stays playable under
+        its own id."""
         old = self._episode
         if (
             self._http is None
             and old is not None
-            and seed is not None
             and not live
             and not old.live
             and old.env.task_id == task_id
         ):
+            if seed is None:
+                old.env.renew()
             return old.env
         return None
 

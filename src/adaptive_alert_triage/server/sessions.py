@@ -6,9 +6,10 @@ store caps the number of live sessions; a session idle for longer than
 
 Building an env costs several times a reset, so the store keeps the envs of
 closed sessions (a few per task) and hands one to a new session whenever it
-will play exactly the episode a new env would: same task, an explicit seed (a
-new env draws a seedless episode from fresh entropy; a used one would continue
-its stream) and no live alerts on either. An env is kept only when its session
+will play exactly the episode a new env would: same task and no live alerts on
+either. For a seedless episode the kept env is renewed first (`renew`), so that
+it draws a fresh stream from OS entropy, as a new env does, rather than
+continuing the stream of the session before. An env is kept only when its session
 is closed with ``reuse=True``, by whoever is its only user: the ``/ws/train``
 socket that holds it, or an HTTP request for an HTTP session (used only inside
 requests; a step checks `Session.recycled` right before stepping, so a step in
@@ -69,9 +70,11 @@ class SessionStore:
         """A new session for ``task_id`` (already validated), with a kept env if
         one can play the episode exactly as a new env would, else a new env;
         ``live_source`` feeds it ingested alerts if it opts in at reset."""
-        env = self._spare(task_id) if seed is not None and live_source is None else None
+        env = self._spare(task_id) if live_source is None else None
         if env is None:
             env = AdaptiveAlertTriageEnv(task_id=task_id, live_source=live_source)
+        elif seed is None:
+            env.renew()  # a seedless episode from fresh entropy, as a new env's
         session = Session(
             id=secrets.token_urlsafe(12),
             task_id=task_id,

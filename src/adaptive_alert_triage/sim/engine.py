@@ -436,6 +436,13 @@ class AlertSim:
         self._reset_rows(ids)
         self.n_needing_reset = int(self.needs_reset.sum())
 
+    def forget_streams(self) -> None:
+        """Every env needs a reset and has no stream: the next seedless reset
+        draws a fresh one from OS entropy, as it does in a new sim."""
+        self.episode[:] = -1
+        self.needs_reset[:] = True
+        self.n_needing_reset = self.B
+
     def _reset_rows(self, ids: np.ndarray) -> None:
         """Open the episode whose key is in ``episode_key`` in each env of ``ids``
         and set their action masks (the compiled backend does both per env)."""
