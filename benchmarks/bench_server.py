@@ -284,7 +284,10 @@ def main() -> int:
         wait_ready(f"http://{host}:{port}", proc)
         if client_cpus:
             os.sched_setaffinity(0, client_cpus)
-        in_process(args.task, time.monotonic() + 0.5)  # warm up (the first reset compiles)
+        # Warm up until the env has stepped: the first reset and step compile
+        # the kernel (or load it from numba's cache), which can outlast a deadline.
+        while not in_process(args.task, time.monotonic() + 0.5):
+            pass
         results = best_of_rounds(args.repeat, runs)
     finally:
         proc.terminate()

@@ -13,6 +13,7 @@ class LiveServer:
     """Serves ``app`` on 127.0.0.1 in a background thread until ``stop()``."""
 
     def __init__(self, app) -> None:
+        self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))

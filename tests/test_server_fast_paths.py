@@ -8,10 +8,13 @@ standard library does."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openenv.core.env_server.serialization import serialize_observation
 from websockets.sync.client import connect
 
@@ -19,7 +22,7 @@ from adaptive_alert_triage.agents import RuleBasedAgent
 from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
 from adaptive_alert_triage.models import Observation
 from adaptive_alert_triage.server import create_server_app, wire
-from adaptive_alert_triage.server.legacy import ApiError, LegacyApi
+from adaptive_alert_triage.server.legacy import ApiError, LegacyApi, observation_dict
 from adaptive_alert_triage.server.metrics import ServerMetrics
 from adaptive_alert_triage.server.openenv_env import AlertTriageAction, AlertTriageEnvironment
 from adaptive_alert_triage.server.sessions import SessionLimitError, SessionStore
@@ -92,6 +95,46 @@ def test_ws_train_episodes_on_one_socket_equal_fresh_envs(server):
             if seed is not None:
                 assert trajectory == reference(task, seed, steps), (task, seed)
         assert len(set(sessions)) == len(sessions)  # every reset is a new session
+
+
+def test_ws_train_reads_binary_frames_and_ends_the_session_of_a_client_that_leaves(server):
+    """A UTF-8 binary frame is read as its text; bytes that are not UTF-8 JSON get
+    the malformed-JSON error; a socket closed mid-episode closes its session."""
+    store = server.app.state.sessions
+    before = len(store)
+    with connect(f"{server.ws_url}/ws/train") as ws:
+        ws.send(json.dumps({"type": "reset", "task_id": "easy", "seed": 4}).encode())
+        reply = json.loads(ws.recv(timeout=20))
+        assert reply["type"] == "reset"
+        assert reply["observation"] == reference("easy", 4, 0)[0]
+        ws.send(b"\xff\xfe{")
+        error = json.loads(ws.recv(timeout=20))
+        assert error["type"] == "error" and error["detail"].startswith("malformed JSON")
+        alert = reply["observation"]["alerts"][0]["id"]
+        step = {"alert_id": alert, "action_type": "IGNORE"}
+        ws.send(json.dumps({"type": "step", "action": step}))
+        assert json.loads(ws.recv(timeout=20))["type"] == "step"
+        assert len(store) == before + 1
+    deadline = time.monotonic() + 10
+    while len(store) != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(store) == before
+
+
+@given(task=st.sampled_from(["easy", "medium", "hard"]), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=15, deadline=None)
+def test_observation_dict_is_model_dump(task, seed):
+    """The replies' observation dicts are exactly ``model_dump()``, keys in order."""
+    env, agent = AdaptiveAlertTriageEnv(task), RuleBasedAgent()
+    agent.bind(env)
+    observation, done = env.reset(seed=seed), False
+    while True:
+        fast, dumped = observation_dict(observation), observation.model_dump()
+        assert fast == dumped and list(fast) == list(dumped)
+        assert [list(a) for a in fast["alerts"]] == [list(a) for a in dumped["alerts"]]
+        if done:
+            break
+        observation, _, done, _ = env.step(agent.act(observation))
 
 
 # --------------------------------------------------------------------------- OpenEnv /ws

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..ingest.feed import LiveFeed
 from ..ingest.store import AlertStore
 from .ingest_api import IngestApi
-from .legacy import LegacyApi, install_error_handlers
+from .legacy import LegacyApi, TrainSocket, install_error_handlers
 from .metrics import ServerMetrics, results_summary
 from .openenv_env import build_openenv_app
 from .sessions import SessionStore
@@ -161,6 +161,7 @@ def create_server_app(
         return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(TrainSocket, api=legacy)  # the outermost: WS /ws/train
     app.state.sessions = store
     app.state.metrics = metrics
     app.state.alert_store = alerts
