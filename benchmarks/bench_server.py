@@ -6,7 +6,10 @@ with real episodes (task ``--task``; the agent ignores the first visible alert;
 every reply is read and parsed, and the next action is taken from it):
 
 * **1 client**: one client in this process, one request at a time. Client and
-  server take turns, so the round trip bounds it (latency, not capacity).
+  server take turns, so the round trip bounds it (latency, not capacity). With
+  pinning it runs twice: on the other core, and on the server's core. A turn
+  that crosses cores wakes an idle core, which on a VM is dear: a bare uvloop
+  TCP echo of 1 kB makes ~13k round trips/s across two cores and ~55k on one.
 * **N clients (total)**: ``--clients`` client processes, each with its own
   session, all at once; their steps/s summed: what the server sustains.
 * **in-process env**: `AdaptiveAlertTriageEnv` stepped in a loop with the same
@@ -186,6 +189,16 @@ def run_single(name: str, host: str, port: int, task: str, seconds: float, pid: 
     return steps / elapsed, server_us
 
 
+def run_single_on(cpus: set[int], *args):
+    """`run_single` with this process moved to ``cpus`` for the run."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        return run_single(*args)
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def run_aggregate(
     name: str, host: str, port: int, task: str, seconds: float, pid: int, n: int, cpus
 ):
@@ -264,9 +277,15 @@ def main() -> int:
         "in-process env (no server) steps/s": lambda: run_in_process(args.task, args.seconds)
     }
     for name, label in labels.items():
-        runs[f"{label}, 1 client"] = partial(
-            run_single, name, host, port, args.task, args.seconds, proc.pid
-        )
+        single = (name, host, port, args.task, args.seconds, proc.pid)
+        if args.pin:
+            # Client and server take turns, so one core loses them nothing; on
+            # two cores each turn also wakes the other core, which on this VM
+            # costs about as much as the server's own work (see the docstring).
+            runs[f"{label}, 1 client, other core"] = partial(run_single, *single)
+            runs[f"{label}, 1 client, same core"] = partial(run_single_on, server_cpus, *single)
+        else:
+            runs[f"{label}, 1 client"] = partial(run_single, *single)
     if args.clients > 0:
         for name, label in labels.items():
             runs[f"{label}, {args.clients} clients (total)"] = partial(
