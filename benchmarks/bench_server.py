@@ -8,8 +8,9 @@ every reply is read and parsed, and the next action is taken from it):
 * **1 client**: one client in this process, one request at a time. Client and
   server take turns, so the round trip bounds it (latency, not capacity). With
   pinning it runs twice: on the other core, and on the server's core. A turn
-  that crosses cores wakes an idle core, which on a VM is dear: a bare uvloop
-  TCP echo of 1 kB makes ~13k round trips/s across two cores and ~55k on one.
+  that crosses cores wakes an idle core, which on a VM is dear: the **bare TCP
+  echo** rows (1 kB to a uvloop echo server, no HTTP, no env) show the floor
+  each placement stands on.
 * **N clients (total)**: ``--clients`` client processes, each with its own
   session, all at once; their steps/s summed: what the server sustains.
 * **in-process env**: `AdaptiveAlertTriageEnv` stepped in a loop with the same
@@ -37,6 +38,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -189,12 +191,62 @@ def run_single(name: str, host: str, port: int, task: str, seconds: float, pid: 
     return steps / elapsed, server_us
 
 
-def run_single_on(cpus: set[int], *args):
-    """`run_single` with this process moved to ``cpus`` for the run."""
+def _echo_server(port: int, cpus: set[int] | None, ready) -> None:
+    """A bare uvloop TCP echo server (no HTTP, no WebSocket, no env)."""
+    import asyncio
+
+    import uvloop
+
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", port)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+def run_echo(server_cpus: set[int] | None, seconds: float) -> tuple[float, None]:
+    """Round trips/s of 1 kB over loopback TCP to a bare echo server: the floor
+    a one-client row stands on, with this process where it is now."""
+    ctx = multiprocessing.get_context("spawn")
+    port, ready = free_port(), ctx.Event()
+    proc = ctx.Process(target=_echo_server, args=(port, server_cpus, ready), daemon=True)
+    proc.start()
+    try:
+        ready.wait(timeout=60)
+        message, trips = b"x" * 1000, 0
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            start = time.monotonic()
+            while time.monotonic() - start < seconds:
+                sock.sendall(message)
+                got = 0
+                while got < len(message):
+                    got += len(sock.recv(1 << 16))
+                trips += 1
+            return trips / (time.monotonic() - start), None
+    finally:
+        proc.terminate()
+        proc.join(timeout=10)
+
+
+def run_on(cpus: set[int], run: Callable[..., Any], *args: Any) -> Any:
+    """``run(*args)`` with this process moved to ``cpus`` for the run."""
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     try:
-        return run_single(*args)
+        return run(*args)
     finally:
         os.sched_setaffinity(0, before)
 
@@ -283,9 +335,17 @@ def main() -> int:
             # two cores each turn also wakes the other core, which on this VM
             # costs about as much as the server's own work (see the docstring).
             runs[f"{label}, 1 client, other core"] = partial(run_single, *single)
-            runs[f"{label}, 1 client, same core"] = partial(run_single_on, server_cpus, *single)
+            same_core = partial(run_on, server_cpus, run_single, *single)
+            runs[f"{label}, 1 client, same core"] = same_core
         else:
             runs[f"{label}, 1 client"] = partial(run_single, *single)
+    if args.pin:
+        runs["bare TCP echo round trips/s, other core"] = partial(
+            run_echo, server_cpus, args.seconds
+        )
+        runs["bare TCP echo round trips/s, same core"] = partial(
+            run_on, server_cpus, run_echo, server_cpus, args.seconds
+        )
     if args.clients > 0:
         for name, label in labels.items():
             runs[f"{label}, {args.clients} clients (total)"] = partial(
@@ -327,6 +387,7 @@ def main() -> int:
         print(f"{name:48} {rate:8,.0f}  {cpu}  {' / '.join(f'{r:,.0f}' for r in rates)}")
     print(
         "1 client: one request at a time, so the round trip (client + server) bounds it.\n"
+        "bare TCP echo: the same turn-taking with no server code, the floor of a 1-client row.\n"
         f"{args.clients} clients (total): client processes with a session each, at once; "
         "the steps/s the server sustains.\n"
         "CPU us/step: the server process's CPU time per step (in-process row: the env's own)."
