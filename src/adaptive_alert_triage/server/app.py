@@ -161,7 +161,7 @@ def create_server_app(
         return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(TrainSocket, api=legacy)  # the outermost: WS /ws/train
+    app.add_middleware(TrainSocket, api=legacy)  # WS /ws/train, ahead of our other layers
     app.state.sessions = store
     app.state.metrics = metrics
     app.state.alert_store = alerts

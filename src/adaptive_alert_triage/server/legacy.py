@@ -319,9 +319,10 @@ class LegacyApi:
                 reply, session = self.ws_message(
                     text if text is not None else message.get("bytes") or b"", session
                 )
-                await send({"type": "websocket.send", "text": wire.dumps(reply)})
-        except OSError:
-            return  # uvicorn's ClientDisconnected: the client left while we answered
+                try:
+                    await send({"type": "websocket.send", "text": wire.dumps(reply)})
+                except OSError:  # uvicorn's ClientDisconnected: it left while we answered
+                    return
         finally:
             if session is not None:
                 self.store.close(session.id, reuse=True)
