@@ -7,14 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adaptive_alert_triage.agents.teams import RandomTeam
 from adaptive_alert_triage.cli import main
+from adaptive_alert_triage.sim import fast
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+def _load_example(name: str, folder: str = "examples"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -70,3 +73,27 @@ def test_ci_runs_the_readme_test_command():
     row = next(line for line in readme.splitlines() if line.startswith("| **tests** |"))
     command = row.split("`")[1]
     assert command in ci.splitlines()
+
+
+@pytest.mark.skipif(not fast.available(), reason="the kernel profile instruments the numba kernel")
+def test_kernel_profile_matches_the_kernel_and_names_every_phase():
+    # Its anchors must still find the kernel's phases, and the counter reads must
+    # leave the trajectory alone (the script compares end states and exits if not).
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "profile_kernel.py"),
+            "--batch",
+            "3",
+            "--steps",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "final state identical to the kernel's" in result.stdout
+    rows = {line[:28].strip(): line.split()[-2:] for line in result.stdout.splitlines()[2:]}
+    phases = _load_example("profile_kernel", "benchmarks").PHASES
+    assert set(rows) == {*phases, "sum"}
+    assert all(int(ticks) > 0 for ticks, _ in rows.values())
