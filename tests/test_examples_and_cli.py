@@ -50,20 +50,14 @@ def test_teams_command_rejects_unknown_names():
     assert "unknown task ['extreme']" in result.stderr
 
 
+def _run_benchmark(name: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
 def test_benchmark_script_runs():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_multiagent.py"),
-            "--steps",
-            "50",
-            "--tasks",
-            "easy",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = _run_benchmark("bench_multiagent", "--steps", "50", "--tasks", "easy")
+    assert result.returncode == 0, result.stderr[-2000:]
     assert "env-steps/s" in result.stdout and "easy" in result.stdout
 
 
@@ -79,18 +73,7 @@ def test_ci_runs_the_readme_test_command():
 def test_kernel_profile_matches_the_kernel_and_names_every_phase():
     # Its anchors must still find the kernel's phases, and the counter reads must
     # leave the trajectory alone (the script compares end states and exits if not).
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "profile_kernel.py"),
-            "--batch",
-            "3",
-            "--steps",
-            "120",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = _run_benchmark("profile_kernel", "--batch", "3", "--steps", "120")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "final state identical to the kernel's" in result.stdout
     rows = {line[:28].strip(): line.split()[-2:] for line in result.stdout.splitlines()[2:]}
