@@ -8,8 +8,8 @@ its phases (LLVM's ``readcyclecounter``), in a temporary directory, never in the
 package. It steps that copy and the real kernel side by side, with the same
 seeds and random masked actions, checks that both end in the same state (the
 counters must not change what the kernel does), and prints the ticks per
-env-step of each phase. Each read costs a few ticks, so the phases add up to a
-little more than the kernel alone; compare phases within one run. Needs numba.
+env-step of each phase. The reads themselves add a little to every phase, so
+compare phases within one run rather than against other benchmarks. Needs numba.
 """
 
 from __future__ import annotations
