@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from adaptive_alert_triage import multiagent
 from adaptive_alert_triage.sim import fast, get_task
-from adaptive_alert_triage.sim.engine import INVESTIGATE, AlertSim
+from adaptive_alert_triage.sim.engine import INVESTIGATE, LEAN_OMITS, AlertSim
 from adaptive_alert_triage.sim.select import make_sim
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="numba is not installed")
@@ -96,7 +96,11 @@ def run_pair(
             )
         observe = (False, True, "team")[step % 3]
         active = rng.random(batch) < 0.8 if hold else None
-        a = ref.step(actions, on_illegal=on_illegal, observe=observe, active=active)
+        # Every fifth step asks for lean records (a different compiled step).
+        records = "lean" if step % 5 == 4 else "full"
+        a = ref.step(
+            actions, on_illegal=on_illegal, observe=observe, active=active, records=records
+        )
         # Every other step writes into the twin's reused record buffers: stale
         # values left from the step before would show up as a mismatch.
         b = twin.step(
@@ -105,8 +109,12 @@ def run_pair(
             observe=observe,
             active=active,
             reuse_records=step % 2 == 1,
+            records=records,
         )
         for name in OUTCOME:
+            if records == "lean" and name in LEAN_OMITS:
+                assert getattr(a, name) is None and getattr(b, name) is None, name
+                continue
             assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
         if observe:
             assert np.array_equal(a.observations, b.observations), f"step {step}"
@@ -181,6 +189,8 @@ def test_rejected_actions_change_nothing(backend):
         sim.step(np.zeros((2, sim.A), dtype=np.int64))
     with pytest.raises(TypeError, match="actions must be integers"):
         sim.step(np.zeros((1, sim.A)))
+    with pytest.raises(ValueError, match="records must be 'full' or 'lean', got 'none'"):
+        sim.step(desk_investigates * 0, records="none")
     for name, value in before.items():
         assert np.array_equal(getattr(sim, name), value), name
     # The generator was not touched either: the next step matches a fresh twin's.
@@ -247,11 +257,15 @@ def test_forcing_past_the_end_is_refused_not_a_crash(backend):
 @pytest.mark.parametrize("task_id", ["easy", "hard"])
 def test_autoreset_in_the_kernel_matches_the_reference(task_id):
     """step_autoreset: the twin resets ended envs inside its compiled step; the
-    reference resets them in Python and holds them. Same states, same rows."""
+    reference resets them in Python and holds them. Same states, same rows.
+    A second pair steps with lean records: the same transition, and the same
+    rows except the omitted ones."""
     batch = 5
-    ref, twin = AlertSim(get_task(task_id), batch), fast.FastAlertSim(get_task(task_id), batch)
-    ref.reset(list(range(batch)))
-    twin.reset(list(range(batch)))
+    config = get_task(task_id)
+    ref, twin = AlertSim(config, batch), fast.FastAlertSim(config, batch)
+    lean_ref, lean_twin = AlertSim(config, batch), fast.FastAlertSim(config, batch)
+    for sim in (ref, twin, lean_ref, lean_twin):
+        sim.reset(list(range(batch)))
     rng = np.random.default_rng(3)
     resets = 0
     for step in range(160):
@@ -259,13 +273,58 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
         resets += int(ref.needs_reset.sum())
         a, stepped_a = ref.step_autoreset(actions, observe=True)
         b, stepped_b = twin.step_autoreset(actions, observe=True)
+        leans = [
+            sim.step_autoreset(actions, observe=True, records="lean")
+            for sim in (lean_ref, lean_twin)
+        ]
         assert np.array_equal(stepped_a, stepped_b), step
         for name in OUTCOME:
             assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
         assert np.array_equal(a.observations, b.observations), step
         assert np.array_equal(a.action_masks, b.action_masks), step
         assert_same(ref, twin, f"step {step}")
+        for (lean, stepped), sim in zip(leans, (lean_ref, lean_twin)):
+            assert np.array_equal(stepped, stepped_a), step
+            for name in OUTCOME:
+                if name in LEAN_OMITS:
+                    assert getattr(lean, name) is None, name
+                else:
+                    assert np.array_equal(getattr(lean, name), getattr(a, name)), (step, name)
+            assert np.array_equal(lean.observations, a.observations), step
+            assert_same(ref, sim, f"lean, step {step}")
     assert resets >= batch  # the run spans autoresets
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_rejected_autoreset_step_resets_nothing(backend):
+    """The actions are checked before the ended envs are reset: a rejected call
+    leaves every env as it was, and the next call is the one a sim that never
+    saw it makes."""
+    config = get_task("medium").replace(max_steps=2)
+    sim, twin = make_sim(config, 2, backend), make_sim(config, 2, backend)
+    noop = np.zeros((2, sim.A), dtype=np.int64)
+    for each in (sim, twin):
+        each.reset([4, 5])
+        for _ in range(2):  # env 0 ends; env 1 is held at t=0
+            each.step(noop, active=np.array([True, False]))
+    assert sim.needs_reset.tolist() == [True, False]
+    before = {name: np.copy(getattr(sim, name)) for name in STATE}
+    desk_investigates = noop.copy()
+    desk_investigates[1, -1] = 1 + INVESTIGATE
+    with pytest.raises(ValueError, match=r"agent 3 \(env 1\) is masked"):
+        sim.step_autoreset(desk_investigates)
+    with pytest.raises(ValueError, match="records must be 'full' or 'lean', got 'some'"):
+        sim.step_autoreset(noop, records="some")
+    with pytest.raises(ValueError, match="observe must be False, True or 'team'"):
+        sim.step_autoreset(noop, observe="all")
+    for name, value in before.items():
+        assert np.array_equal(getattr(sim, name), value), name
+    a, stepped_a = sim.step_autoreset(noop)
+    b, stepped_b = twin.step_autoreset(noop)
+    assert stepped_a.tolist() == stepped_b.tolist() == [False, True]
+    for name in OUTCOME:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert_same(twin, sim, "after the rejected call")
 
 
 def test_counter_streams_match_their_vectorised_draws():

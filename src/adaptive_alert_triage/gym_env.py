@@ -169,12 +169,15 @@ class _BatchedCore(VectorEnv):
         self.sim.reset(_seeds(seed, self.sim.B))
         self._started = True
 
-    def _step_core(self, actions: np.ndarray, observe="team"):
+    def _step_core(self, actions: np.ndarray, observe="team", records: str = "lean"):
         """Autoreset what ended last step, step the rest; returns the outcome and
-        the mask of envs that stepped."""
+        the mask of envs that stepped. Lean records by default: the infos need
+        only the decisions, components and counts (see `AlertSim.step`)."""
         if not self._started:
             raise RuntimeError("step() called before reset()")
-        return self.sim.step_autoreset(actions, self.masked_action, observe=observe)
+        return self.sim.step_autoreset(
+            actions, self.masked_action, observe=observe, records=records
+        )
 
     @staticmethod
     def _infos(out, stepped: np.ndarray) -> dict[str, Any]:
@@ -292,7 +295,11 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape {(self.num_envs,)}, got {actions.shape}")
-        out, stepped = self._step_core(actions.reshape(self.sim.B, self.sim.A), observe=True)
+        # Individual rewards need the per-agent credit, which lean records omit.
+        records = "lean" if self.reward_mode == "team" else "full"
+        out, stepped = self._step_core(
+            actions.reshape(self.sim.B, self.sim.A), observe=True, records=records
+        )
         if self.reward_mode == "team":
             rewards = np.repeat(out.reward, self.sim.A)
         else:

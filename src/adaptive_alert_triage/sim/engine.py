@@ -268,6 +268,18 @@ HELD_STATE = (
 )
 
 
+#: The records that ``step(..., records="lean")`` leaves out (None).
+LEAN_OMITS = (
+    "true_severity",
+    "alert_id",
+    "agent_components",
+    "service_events",
+    "incidents",
+    "incident_severity",
+    "agent_reward",
+)
+
+
 def neutralize(out: StepOutcome, held: np.ndarray) -> None:
     """Make the outcome rows of ``held`` envs say that nothing happened."""
     out.actions[held] = 0
@@ -665,6 +677,7 @@ class AlertSim:
         active: np.ndarray | None = None,
         *,
         reuse_records: bool = False,
+        records: str = "full",
     ) -> StepOutcome:
         """Advance every env by one time step.
 
@@ -682,11 +695,26 @@ class AlertSim:
         for callers that read a step's records at once, it saves allocating
         them. This reference always returns fresh arrays, which keeps that
         contract too.
+
+        ``records="lean"`` returns only the records a team-level consumer
+        needs (the actions, decisions, components, counts and team reward); the
+        fields named in `LEAN_OMITS` are None. The compiled backend then skips
+        making them (about 8% of a vector step on hard); the transition is the
+        same. The vector envs step this way.
         """
         observe = self._check_observe(observe)
+        lean = self._check_records(records)
         held = self._check_active(active)
         if held is None:
-            return self._step_all(actions, on_illegal, observe)
+            out = self._step_all(actions, on_illegal, observe)
+        else:
+            out = self._step_held(actions, on_illegal, observe, held)
+        if lean:
+            for name in LEAN_OMITS:
+                setattr(out, name, None)
+        return out
+
+    def _step_held(self, actions, on_illegal: str, observe, held: np.ndarray) -> StepOutcome:
         saved = {name: getattr(self, name)[held].copy() for name in HELD_STATE}
         actions = np.where(held[:, None], 0, np.asarray(actions))
         out = self._step_all(actions, on_illegal, observe=False)
@@ -700,20 +728,68 @@ class AlertSim:
             out.action_masks = self.legal.copy()
         return out
 
+    @staticmethod
+    def _check_records(records) -> bool:
+        """True for lean records."""
+        if records not in ("full", "lean"):
+            raise ValueError(f"records must be 'full' or 'lean', got {records!r}")
+        return records == "lean"
+
     def step_autoreset(
-        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+        self,
+        actions: np.ndarray,
+        on_illegal: str = "raise",
+        observe: bool = False,
+        *,
+        records: str = "full",
     ) -> tuple[StepOutcome, np.ndarray]:
         """NEXT_STEP autoreset: envs that ended are reset (the next episode of
         their stream) and held, with neutral outcome rows and their first
         observation; the others step. Returns the outcome and the (B,) mask of
-        envs that stepped."""
+        envs that stepped. ``records`` as in `step`. A rejected call changes
+        nothing: the actions are checked before any env is reset."""
         if self.episode.min() < 0:
             raise RuntimeError("step_autoreset() called before every env was reset()")
+        self._check_observe(observe)
+        self._check_records(records)
         ended = self.needs_reset.copy()
         if not ended.any():
-            return self.step(actions, on_illegal, observe), ~ended
+            return self.step(actions, on_illegal, observe, records=records), ~ended
+        self._checked_actions(actions, on_illegal, held=ended)
         self.reset(None, np.flatnonzero(ended))
-        return self.step(actions, on_illegal, observe, active=~ended), ~ended
+        return self.step(actions, on_illegal, observe, active=~ended, records=records), ~ended
+
+    def _checked_actions(
+        self, actions, on_illegal: str, held: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``actions`` as int64, with the rows of ``held`` envs zeroed, and the
+        mask of the masked ones; raises if they cannot be applied (before
+        anything changes)."""
+        B, A = self.B, self.A
+        actions = np.asarray(actions)
+        if actions.shape != (B, A):
+            raise ValueError(f"actions must have shape {(B, A)}, got {actions.shape}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise TypeError(f"actions must be integers, got dtype {actions.dtype}")
+        if on_illegal not in ("raise", "noop"):
+            raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
+        actions = actions.astype(np.int64)
+        if held is not None:
+            actions[held] = 0
+        if actions.min() < 0 or actions.max() >= self.n_actions:
+            bad = actions[(actions < 0) | (actions >= self.n_actions)]
+            raise ValueError(
+                f"action {int(bad[0])} is out of range; allowed 0..{self.n_actions - 1}"
+            )
+        legal = np.take_along_axis(self.legal, actions[:, :, None], axis=2)[:, :, 0] > 0
+        masked = ~legal
+        if masked.any() and on_illegal == "raise":
+            b, a = np.argwhere(masked)[0]
+            raise ValueError(
+                f"action {int(actions[b, a])} of agent {int(a)} (env {int(b)}) is masked: "
+                f"its slot is empty or its role may not use that verb"
+            )
+        return actions, masked
 
     def _step_all(
         self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
@@ -724,28 +800,8 @@ class AlertSim:
             raise RuntimeError(
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
             )
-        actions = np.asarray(actions)
-        if actions.shape != (B, A):
-            raise ValueError(f"actions must have shape {(B, A)}, got {actions.shape}")
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise TypeError(f"actions must be integers, got dtype {actions.dtype}")
-        if actions.min() < 0 or actions.max() >= self.n_actions:
-            bad = actions[(actions < 0) | (actions >= self.n_actions)]
-            raise ValueError(
-                f"action {int(bad[0])} is out of range; allowed 0..{self.n_actions - 1}"
-            )
-        actions = actions.astype(np.int64)
-        legal = np.take_along_axis(self.legal, actions[:, :, None], axis=2)[:, :, 0] > 0
-        masked = ~legal
+        actions, masked = self._checked_actions(actions, on_illegal)
         if masked.any():
-            if on_illegal == "raise":
-                b, a = np.argwhere(masked)[0]
-                raise ValueError(
-                    f"action {int(actions[b, a])} of agent {int(a)} (env {int(b)}) is masked: "
-                    f"its slot is empty or its role may not use that verb"
-                )
-            if on_illegal != "noop":
-                raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
             actions = np.where(masked, 0, actions)
 
         over = (self.t >= cfg.max_steps) | (self.failures > cfg.failure_threshold)

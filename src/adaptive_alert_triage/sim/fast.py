@@ -12,6 +12,7 @@ the model there first, then here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,6 +73,7 @@ from .engine import (
     II_TYPE,
     II_UID,
     INVESTIGATE,
+    LEAN_OMITS,
     N_COUNTS,
     N_DECISION_FIELDS,
     N_DROPPED,
@@ -149,6 +151,11 @@ RECORD_FIELDS = (
     "out_incident_severity",
     "out_reward",
     "out_agent_reward",
+)
+#: Which of those a lean step keeps (``step(..., records="lean")``).
+LEAN_KEEPS = tuple(
+    field.name not in LEAN_OMITS
+    for field in dataclasses.fields(StepOutcome)[1 : 1 + len(RECORD_FIELDS)]
 )
 # The kernel's working arrays, allocated once with the sim rather than on
 # every call (29 small arrays, about 0.6 us of a one-env step). Nothing is
@@ -495,8 +502,9 @@ if numba is not None:
             inc_f[b, s, IF_DAMAGE] = 0.0
         incident_counter[b] += n_started
         excitation[b] = fp[F_STORM_DECAY] * excitation[b] + fp[F_STORM_JUMP] * n_started
-        for s in range(S):
-            events[b, s, E_CASCADE] = cascades[s]
+        if events is not None:
+            for s in range(S):
+                events[b, s, E_CASCADE] = cascades[s]
 
         # Survivors first, in order; rows left over are zeroed at the end.
         E = extent[b]
@@ -517,6 +525,8 @@ if numba is not None:
             if emits:
                 inc_b[b, s, IB_ALERTED] = True
                 n_emit += 1
+            if events is None:
+                continue
             events[b, s, E_FIRST_ALERT] = first
             if first:
                 incidents[b, s, I_FIRST_ALERT] = inc_i[b, s, II_UID]
@@ -710,7 +720,12 @@ if numba is not None:
         """One step of every running env; with ``autoreset``, envs that need a
         reset are reset (next episode of their stream) and held. Returns the
         number of envs that need a reset afterwards, or -1 - code when an action
-        is rejected (before anything changes)."""
+        is rejected (before anything changes).
+
+        Lean records: with ``truth`` None, the records `engine.LEAN_OMITS` names
+        must all be None too, and are neither computed nor written. The checks
+        are ``is None`` on arguments, so numba compiles a lean version without
+        them; ``_arrive`` tests ``events`` the same way."""
         fp, ip, off = k.fp, k.ip, k.off
         agent_verbs, reward_vector, survive = k.agent_verbs, k.reward_vector, k.survive
         t, adj, service_weight, id_key = k.t, k.adj, k.service_weight, k.id_key
@@ -743,7 +758,8 @@ if numba is not None:
                 return -1 - 2 * B * A - b  # it ended (needs_reset was forced off)
         # Accumulated into, so cleared here: after the checks, so a rejected
         # step leaves reused buffers as the last step wrote them.
-        events[:] = False
+        if events is not None:
+            events[:] = False
         counts[:] = 0
         n_done = 0
         for b in range(B):
@@ -904,14 +920,17 @@ if numba is not None:
                 credit[a, C_UNNECESSARY] = 1.0 if (wasted or redundant) else 0.0
                 credit[a, C_MISSED] = 1.0 if ign_critical else 0.0
                 present = dec[a] and alerts[b, q, AL_ACTIVE] > 0.5
+                if truth is not None:
+                    if present:
+                        alert_ids[b, a] = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
+                        truth[b, a] = alerts[b, q, AL_TRUE_SEV]
+                    else:
+                        alert_ids[b, a] = np.uint64(0)
+                        truth[b, a] = 0.0
                 if present:
-                    alert_ids[b, a] = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
-                    truth[b, a] = alerts[b, q, AL_TRUE_SEV]
                     decisions[b, a, D_SERVICE] = s
                     decisions[b, a, D_TYPE] = np.int64(alerts[b, q, AL_TYPE])
                 else:
-                    alert_ids[b, a] = np.uint64(0)
-                    truth[b, a] = 0.0
                     decisions[b, a, D_SERVICE] = -1
                     decisions[b, a, D_TYPE] = -1
                 if present and not noise[a]:
@@ -937,7 +956,8 @@ if numba is not None:
                 active0 = inc_b[b, s, IB_ACTIVE] == 1
                 esc = inc_i[b, s, II_ESCALATED_UNTIL]
                 due = active0 and esc >= 0 and esc <= tb and not resolved_now[s]
-                events[b, s, E_ESCALATION_RESOLVED] = due
+                if truth is not None:
+                    events[b, s, E_ESCALATION_RESOLVED] = due
                 if due:
                     who = inc_i[b, s, II_ESCALATOR]
                     credit[who, C_CRITICAL] += 1.0 if inc_b[b, s, IB_CRITICAL] == 1 else 0.0
@@ -955,11 +975,12 @@ if numba is not None:
                 )
                 failed = active and not self_res and inc_f[b, s, IF_DAMAGE] >= 1.0
                 failed_now[s] = failed
-                events[b, s, E_SELF_RESOLVED] = self_res
-                events[b, s, E_FAILED] = failed
                 closed[s] = resolved_now[s] or due or self_res or failed
-                events[b, s, E_RESOLVED] = resolved_now[s]
-                incidents[b, s, I_CLOSED] = inc_i[b, s, II_UID] if closed[s] else -1
+                if truth is not None:
+                    events[b, s, E_SELF_RESOLVED] = self_res
+                    events[b, s, E_FAILED] = failed
+                    events[b, s, E_RESOLVED] = resolved_now[s]
+                    incidents[b, s, I_CLOSED] = inc_i[b, s, II_UID] if closed[s] else -1
                 if closed[s]:
                     any_closed = True
                     inc_b[b, s, IB_ACTIVE] = False
@@ -1023,17 +1044,20 @@ if numba is not None:
                     total += credit[a, c]
                 unattributed = float(n_failed) if c == C_FAILURE else 0.0
                 components[b, c] = (total + unattributed) * reward_vector[c]
-                for a in range(A):
-                    agent_components[b, a, c] = (credit[a, c] + unattributed / A) * reward_vector[c]
+                if truth is not None:
+                    for a in range(A):
+                        share = credit[a, c] + unattributed / A
+                        agent_components[b, a, c] = share * reward_vector[c]
             team = 0.0
             for c in range(C):
                 team += components[b, c]
             team_reward[b] = team
-            for a in range(A):
-                mine = 0.0
-                for c in range(C):
-                    mine += agent_components[b, a, c]
-                agent_reward[b, a] = mine
+            if truth is not None:
+                for a in range(A):
+                    mine = 0.0
+                    for c in range(C):
+                        mine += agent_components[b, a, c]
+                    agent_reward[b, a] = mine
             counts[b, N_FAILED] = n_failed
             terminated = failures[b] > ip[I_THRESHOLD]
             truncated = (t[b] >= ip[I_MAX_STEPS]) and not terminated
@@ -1133,16 +1157,17 @@ if numba is not None:
         decisions[b, :, D_STATUS] = 0
         decisions[b, :, D_OUTCOME] = 0
         decisions[b, :, D_NOISE] = 0
-        truth[b] = 0.0
-        alert_ids[b] = 0
         components[b] = 0.0
-        agent_components[b] = 0.0
-        events[b] = False
         counts[b] = 0
-        incidents[b] = -1
-        incident_severity[b] = 0.0
         team_reward[b] = 0.0
-        agent_reward[b] = 0.0
+        if truth is not None:
+            truth[b] = 0.0
+            alert_ids[b] = 0
+            agent_components[b] = 0.0
+            events[b] = False
+            incidents[b] = -1
+            incident_severity[b] = 0.0
+            agent_reward[b] = 0.0
 
     @_jit()
     def _visible(b, k):
@@ -1458,6 +1483,7 @@ class FastAlertSim(AlertSim):
         active: np.ndarray | None = None,
         *,
         reuse_records: bool = False,
+        records: str = "full",
     ) -> StepOutcome:
         held = self._check_active(active)
         if self.n_needing_reset:
@@ -1465,22 +1491,37 @@ class FastAlertSim(AlertSim):
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
             )
         running = self._all_active if held is None else ~held
-        return self._run(actions, on_illegal, observe, running, held, False, reuse_records)
+        lean = self._check_records(records)
+        return self._run(actions, on_illegal, observe, running, held, False, reuse_records, lean)
 
     def step_autoreset(
-        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+        self,
+        actions: np.ndarray,
+        on_illegal: str = "raise",
+        observe: bool = False,
+        *,
+        records: str = "full",
     ) -> tuple[StepOutcome, np.ndarray]:
         if self.episode.min() < 0:
             raise RuntimeError("step_autoreset() called before every env was reset()")
+        lean = self._check_records(records)
         if not self.n_needing_reset:
-            out = self._run(actions, on_illegal, observe, self._all_active, None, False)
+            out = self._run(actions, on_illegal, observe, self._all_active, None, False, lean=lean)
             return out, self._all_active.copy()
         stepped = ~self.needs_reset
-        out = self._run(actions, on_illegal, observe, stepped, self.needs_reset, True)
+        out = self._run(actions, on_illegal, observe, stepped, self.needs_reset, True, lean=lean)
         return out, stepped
 
     def _run(
-        self, actions, on_illegal, observe, running, held, autoreset: bool, reuse: bool = False
+        self,
+        actions,
+        on_illegal,
+        observe,
+        running,
+        held,
+        autoreset: bool,
+        reuse: bool = False,
+        lean: bool = False,
     ) -> StepOutcome:
         B, A = self.B, self.A
         actions = np.asarray(actions)
@@ -1502,7 +1543,14 @@ class FastAlertSim(AlertSim):
             masks = empty(*shapes[13])
         else:
             obs, masks = self._no_obs, self._no_masks
-        if reuse:
+        if lean:
+            # The records LEAN_OMITS names are None: the kernel's lean version.
+            records = tuple(
+                (self._reused_records[i] if reuse else empty(*shapes[i])) if keep else None
+                for i, keep in enumerate(LEAN_KEEPS)
+            )
+            done = _step(actions, running, autoreset, self._kernel, *records, obs, masks)
+        elif reuse:
             # The records stay in the kernel state: no allocations, and a call
             # with six arguments rather than seventeen (about 3 µs at B=1).
             records = self._reused_records
