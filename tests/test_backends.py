@@ -190,7 +190,7 @@ def test_rejected_actions_change_nothing(backend):
     with pytest.raises(TypeError, match="actions must be integers"):
         sim.step(np.zeros((1, sim.A)))
     with pytest.raises(ValueError, match="records must be 'full' or 'lean', got 'none'"):
-        sim.step(desk_investigates * 0, records="none")
+        sim.step(np.zeros((1, sim.A), dtype=np.int64), records="none")
     for name, value in before.items():
         assert np.array_equal(getattr(sim, name), value), name
     # The generator was not touched either: the next step matches a fresh twin's.
