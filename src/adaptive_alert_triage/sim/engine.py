@@ -194,7 +194,8 @@ class StepOutcome:
     ``new_noise``, ``dropped_alerts`` / ``dropped_real`` (arrivals that found
     the queue full: reported, never silent), ``noise_cleared``, ``n_failed``,
     ``terminated``, ``truncated`` and the team ``reward``. Rewards are exactly
-    the sums of their components.
+    the sums of their components. A step with ``records="lean"`` leaves the
+    fields `LEAN_OMITS` names as None.
     """
 
     actions: np.ndarray  # (B, A) the actions as applied (masked ones replaced by 0)
