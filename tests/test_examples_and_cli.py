@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,29 @@ def test_kernel_profile_matches_the_kernel_and_names_every_phase():
     phases = _load_example("profile_kernel", "benchmarks").PHASES
     assert set(rows) == {*phases, "sum"}
     assert all(int(ticks) > 0 for ticks, _ in rows.values())
+
+
+@pytest.mark.skipif(
+    not fast.available() or shutil.which("valgrind") is None,
+    reason="counting instructions replays the numba kernel under valgrind",
+)
+def test_instruction_count_replays_legal_steps_and_counts_the_kernel():
+    # The replay steps with on_illegal="raise", so a trajectory that drifted from
+    # the recorded one would fail here rather than count a different run.
+    result = _run_benchmark("count_instructions", "--batch", "4", "--steps", "6")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    rows = {
+        line[:36].strip(): float(line[36:].replace(",", ""))
+        for line in result.stdout.splitlines()[1:]
+    }
+    assert set(rows) == {
+        "instructions",
+        "conditional branches",
+        "missed by cachegrind's predictor",
+        "indirect branches",
+    }
+    # A hard env-step runs thousands of instructions in the kernel, a fraction of
+    # them branches, and no predictor misses more branches than there are.
+    assert 1_000 < rows["instructions"] < 1_000_000
+    assert 0 < rows["missed by cachegrind's predictor"] <= rows["conditional branches"]
+    assert rows["conditional branches"] < rows["instructions"]
