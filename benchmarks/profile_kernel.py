@@ -39,6 +39,9 @@ PHASES = (
     "held envs and resets",
 )
 IND = " " * 12
+LEGAL_THEN_OBSERVE = (
+    "            _legal(b, alerts, verb_pattern, slot_flags, legal, N)\n            if observe:"
+)
 
 
 def _tick(phase: int) -> str:
@@ -94,13 +97,13 @@ def instrumented_source(source: str) -> str:
         "            cleared = 0\n",
         "            t[b] = tb + 1\n            _arrive(",
         "            # Rewards: team components",
-        "            _legal(b, alerts, agent_verbs, legal, N)\n            if observe:",
+        LEGAL_THEN_OBSERVE,
     ]
     edits += [(text, _tick(i) + text) for i, text in enumerate(marks)]
     edits += [
         (
-            "            _legal(b, alerts, agent_verbs, legal, N)\n            if observe:",
-            "            _legal(b, alerts, agent_verbs, legal, N)\n"
+            LEGAL_THEN_OBSERVE,
+            "            _legal(b, alerts, verb_pattern, slot_flags, legal, N)\n"
             + _tick(7)
             + "            if observe:",
         ),
