@@ -792,7 +792,7 @@ if numba is not None:
                         b,
                         t,
                         alerts,
-                        extent,
+                        _queue_length(b, alerts, extent),
                         inc_b,
                         inc_f,
                         down_until,
@@ -1076,7 +1076,7 @@ if numba is not None:
                     b,
                     t,
                     alerts,
-                    extent,
+                    extent[b],  # after _arrive, the queue's rows up to its extent are all filled
                     inc_b,
                     inc_f,
                     down_until,
@@ -1257,7 +1257,7 @@ if numba is not None:
                 b,
                 t,
                 alerts,
-                extent,
+                _queue_length(b, alerts, extent),
                 inc_b,
                 inc_f,
                 down_until,
@@ -1276,7 +1276,7 @@ if numba is not None:
         b,
         t,
         alerts,
-        extent,
+        qlen,
         inc_b,
         inc_f,
         down_until,
@@ -1326,7 +1326,6 @@ if numba is not None:
                     row[o + d] = 0.0
         for n in range(N):
             same_count[np.int64(alerts[b, n, AL_SERVICE])] = 0
-        qlen = _queue_length(b, alerts, extent)
         g = N * SLOT_FEATURES
         impaired = 0.0
         for s in range(S):
