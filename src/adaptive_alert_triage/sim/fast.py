@@ -1229,7 +1229,7 @@ if numba is not None:
     def _legal(b, alerts, verb_pattern, slot_flags, legal, N):
         """Env b's masks: which slots are filled, spread over their four verbs
         once, then each member's row as that AND its verbs, a byte-wise loop the
-        compiler vectorises (about a tenth of the instructions of a loop over
+        compiler vectorises (about a seventh of the instructions of a loop over
         slots and verbs)."""
         A = legal.shape[1]
         for n in range(N):
