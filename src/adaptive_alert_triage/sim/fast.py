@@ -1318,9 +1318,12 @@ if numba is not None:
             row[o + 1] = alerts[b, n, AL_VIS_SEV]
             row[o + 2] = alerts[b, n, AL_CONF]
             if p > 0.5:
-                ty = np.int64(alerts[b, n, AL_TYPE])
+                # The type's one-hot: zeros, then the one. A type is always in
+                # range: drawn through an inner CDF of N_TYPES - 1 entries, or
+                # an ingested one, which `external` checks against N_TYPES.
                 for k in range(N_TYPES):
-                    row[o + 3 + k] = 1.0 if ty == k else 0.0
+                    row[o + 3 + k] = 0.0
+                row[o + 3 + np.int64(alerts[b, n, AL_TYPE])] = 1.0
                 age = (tb - alerts[b, n, AL_BIRTH]) / max_steps
                 row[o + 3 + N_TYPES] = min(age, 1.0)
                 service = alerts[b, n, AL_SERVICE]
