@@ -167,12 +167,13 @@ WORK_FIELDS = (
     "work_agent_int",  # (4, A): slot, verb, rank, svc
     "work_prio",  # (A,): priority draws
     "work_credit",  # (A, C): reward credit
-    "work_service_bool",  # (6, S): handled_now, resolved_now, closed, failed_now, ...
-    "work_service_int",  # (3, S): failed_list, parent_group, same_count
+    "work_service_bool",  # (5, S): handled_now, resolved_now, closed, failed_now, cascades
+    "work_service_int",  # (4, S): failed_list, parent_group, same_count, a list of services
     "work_order",  # (S,): a reset's service order
     "work_graph",  # (S, width): a reset's graph draws
     "work_f",  # a reset's uniforms
     "work_slot_flags",  # (4 * N,): each visible slot's presence, once per verb
+    "work_u",  # (max(S, Q),): a run of uniforms drawn ahead of the loop that uses them
 )
 # The kernel's parameters, state arrays and buffers: the fields of
 # `KernelState`, which `_step`, `_reset_many` and `_reset_env` take as one
@@ -383,6 +384,17 @@ if numba is not None:
         return np.float64(x >> _S11) * _TO_UNIT
 
     @_jit(inline=True)
+    def _uniforms(key, blk, start, n, out):
+        """The uniforms at (blk, start), ..., (blk, start + n - 1) into ``out``.
+        Every draw is a pure function of its address, so a loop can draw a run
+        of them ahead of the branch-free code that uses only some: the compiler
+        vectorises this loop (eight hashes per instruction with AVX-512),
+        where one draw behind a data-dependent branch costs a hash and often
+        a mispredicted branch."""
+        for i in range(n):
+            out[i] = _u(key, blk, start + i)
+
+    @_jit(inline=True)
     def _normal(key, blk, i):
         """The normal made of uniforms i..i+3 (as the reference's ``_draws``)."""
         u0 = _u(key, blk, i)
@@ -429,7 +441,6 @@ if numba is not None:
         cascades,
         parent_group,
         have_parents,
-        emit_flags,
         events,
         counts,
         incidents,
@@ -456,32 +467,36 @@ if numba is not None:
         )
         tb = t[b]
         rate = fp[F_BASE_RATE] + excitation[b]
+        u_run, listed = k.work_u, k.work_service_int[3]
+        # Which services start an incident, without a branch: the arrival draws
+        # are drawn ahead for every service, and each service is appended to
+        # the list (the count moves only when it starts).
+        _uniforms(key, blk, off[U_ARRIVE], S, u_run)
         n_started = 0
         for s in range(S):
-            down = down_until[b, s] > tb
-            casc = cascades[s] and not inc_b[b, s, IB_ACTIVE] and not down
+            free = not (inc_b[b, s, IB_ACTIVE] | (down_until[b, s] > tb))
+            casc = cascades[s] & free
             cascades[s] = casc
-            if inc_b[b, s, IB_ACTIVE] or down:
-                continue
-            if not casc:
-                x = rate * service_weight[b, s]
-                p = x / (1.0 + x)
-                if not _u(key, blk, off[U_ARRIVE] + s) < p:
-                    continue
-            uid = incident_counter[b] + n_started
-            n_started += 1
-            critical = casc or _u(key, blk, off[U_CRITICAL] + s) < fp[F_CRITICAL_SHARE]
+            x = rate * service_weight[b, s]
+            listed[n_started] = s
+            n_started += free & (casc | (u_run[s] < x / (1.0 + x)))
+        for j in range(n_started):
+            s = listed[j]
+            casc = cascades[s]
+            uid = incident_counter[b] + j
+            # Selects, not branches: whether a new incident is critical is
+            # nearly a coin flip.
+            critical = casc | (_u(key, blk, off[U_CRITICAL] + s) < fp[F_CRITICAL_SHARE])
             su = _u(key, blk, off[U_SEVERITY] + s)
             ut = _u(key, blk, off[U_ITYPE] + s)
-            if casc:
-                sev = CASC_LO + (CASC_HI - CASC_LO) * su
-                itype = _categorical(ut, casc_cdf)
-            else:
-                if critical:
-                    sev = CRIT_LO + (CRIT_HI - CRIT_LO) * su
-                else:
-                    sev = MINOR_LO + (MINOR_HI - MINOR_LO) * su
-                itype = _categorical(ut, root_cdf)
+            lo = CASC_LO if casc else (CRIT_LO if critical else MINOR_LO)
+            width = (
+                (CASC_HI - CASC_LO)
+                if casc
+                else ((CRIT_HI - CRIT_LO) if critical else (MINOR_HI - MINOR_LO))
+            )
+            sev = lo + width * su
+            itype = _categorical(ut, casc_cdf if casc else root_cdf)
             inc_b[b, s, IB_ACTIVE] = True
             inc_i[b, s, II_UID] = uid
             inc_i[b, s, II_GROUP] = parent_group[s] if (casc and have_parents) else uid
@@ -509,25 +524,28 @@ if numba is not None:
 
         # Survivors first, in order; rows left over are zeroed at the end.
         E = extent[b]
+        # Every row is moved down to the first free place, kept or not (a
+        # loop of constant length: a few vector moves), and the place moves on
+        # only past a kept one: no branch on which alerts were closed. A row
+        # written over is one already moved, or one that is not kept.
         n_keep = 0
         for q in range(E):
-            if alerts[b, q, AL_ACTIVE] > 0.5:
-                if n_keep != q:
-                    # A loop of constant length: the compiler moves the row in
-                    # a few vector moves rather than field by field.
-                    for f in range(N_ALERT_FIELDS):
-                        alerts[b, n_keep, f] = alerts[b, q, f]
-                n_keep += 1
+            for f in range(N_ALERT_FIELDS):
+                alerts[b, n_keep, f] = alerts[b, q, f]
+            n_keep += alerts[b, n_keep, AL_ACTIVE] > 0.5
         # Arrivals: emitted real alerts in service order, then noise.
+        # Which services emit, branch-free like the starts, into the same list.
+        _uniforms(key, blk, off[U_EMIT], S, u_run)
+        p_emit = fp[F_EMIT]
         n_emit = 0
         for s in range(S):
-            awake = inc_b[b, s, IB_ACTIVE] and inc_i[b, s, II_SILENT_UNTIL] <= tb
-            first = awake and not inc_b[b, s, IB_ALERTED]
-            emits = awake and (first or _u(key, blk, off[U_EMIT] + s) < fp[F_EMIT])
-            emit_flags[s] = emits
-            if emits:
-                inc_b[b, s, IB_ALERTED] = True
-                n_emit += 1
+            alerted = inc_b[b, s, IB_ALERTED]
+            awake = inc_b[b, s, IB_ACTIVE] & (inc_i[b, s, II_SILENT_UNTIL] <= tb)
+            first = awake & (not alerted)
+            emits = awake & (first | (u_run[s] < p_emit))
+            inc_b[b, s, IB_ALERTED] = alerted | emits
+            listed[n_emit] = s
+            n_emit += emits
             if events is None:
                 continue
             events[b, s, E_FIRST_ALERT] = first
@@ -553,9 +571,8 @@ if numba is not None:
         k = 0
         dropped = 0
         dropped_real = 0
-        for s in range(S):
-            if not emit_flags[s]:
-                continue
+        for j in range(n_emit):
+            s = listed[j]
             if row >= Q:
                 dropped += 1
                 dropped_real += 1
@@ -567,10 +584,8 @@ if numba is not None:
             alerts[b, row, AL_COUNTER] = alert_counter[b] + k
             alerts[b, row, AL_SERVICE] = s
             alerts[b, row, AL_INCIDENT] = inc_i[b, s, II_UID]
-            if _u(key, blk, off[U_ATYPE] + s) < fp[F_PRIMARY]:
-                alerts[b, row, AL_TYPE] = itype
-            else:
-                alerts[b, row, AL_TYPE] = related[itype]
+            primary = _u(key, blk, off[U_ATYPE] + s) < fp[F_PRIMARY]
+            alerts[b, row, AL_TYPE] = itype if primary else related[itype]
             alerts[b, row, AL_TRUE_SEV] = sev
             z = _normal(key, blk, off[U_SEVNOISE] + 4 * s)
             alerts[b, row, AL_VIS_SEV] = min(max(sev + fp[F_SEV_NOISE] * z, 0.0), 1.0)
@@ -679,7 +694,7 @@ if numba is not None:
         totals[b, 1] = 0
         needs_reset[b] = False
         # The step's rows: a reset inside a step comes before that env's use.
-        cascades, emit_flags = k.work_service_bool[4], k.work_service_bool[5]
+        cascades = k.work_service_bool[4]
         parent_group = k.work_service_int[1]
         for s in range(S):
             cascades[s] = False
@@ -691,7 +706,6 @@ if numba is not None:
             cascades,
             parent_group,
             False,
-            emit_flags,
             scratch_events,
             scratch_counts,
             reset_incidents,
@@ -750,9 +764,9 @@ if numba is not None:
         dec, conflict, claim, granted_claim, granted = wab[0], wab[1], wab[2], wab[3], wab[4]
         noise, live, real_claim, resolves, escalates = wab[5], wab[6], wab[7], wab[8], wab[9]
         slot, verb, rank, svc = wai[0], wai[1], wai[2], wai[3]
-        prio, credit = k.work_prio, k.work_credit
+        prio, credit, u_run = k.work_prio, k.work_credit, k.work_u
         handled_now, resolved_now, closed, failed_now = wsb[0], wsb[1], wsb[2], wsb[3]
-        cascades, emit_flags = wsb[4], wsb[5]
+        cascades = wsb[4]
         failed_list, parent_group, same_count = wsi[0], wsi[1], wsi[2]
         bad = _validate(actions, running, legal, legal.shape[2], noop_masked)
         if bad >= 0:
@@ -814,6 +828,7 @@ if numba is not None:
             tb = t[b]
             key = episode_key[b]
             blk = tb + 1
+            _uniforms(key, blk, off[U_PRIORITY], A, prio)
             for a in range(A):
                 act = actions[b, a]
                 masked = legal[b, a, act] == 0
@@ -824,7 +839,6 @@ if numba is not None:
                 slot[a] = (act - 1) // N_VERBS if act > 0 else 0
                 verb[a] = (act - 1) % N_VERBS if act > 0 else -1
                 decisions[b, a, D_STATUS] = STATUS_MASKED if masked else 0
-                prio[a] = _u(key, blk, off[U_PRIORITY] + a)
             # rank: the place of each agent in the priority order (ascending draws).
             # The comparisons below use & and | on booleans, not `and`/`or`: with
             # random decisions their outcomes are coin flips, which branches
@@ -840,24 +854,23 @@ if numba is not None:
                     c_ |= dec[c] & (slot[c] == slot[a]) & (rank[c] < rank[a])
                 c_ &= dec[a]
                 conflict[a] = c_
-                claim[a] = dec[a] and not c_ and (verb[a] == INVESTIGATE or verb[a] == ESCALATE)
+                claims = (verb[a] == INVESTIGATE) | (verb[a] == ESCALATE)
+                claim[a] = dec[a] & (not c_) & claims
             for a in range(A):
                 above = 0
                 for c in range(A):
                     above += claim[c] & (rank[c] < rank[a])
-                granted_claim[a] = claim[a] and above < K
-                granted[a] = dec[a] and not conflict[a] and not (claim[a] and not granted_claim[a])
+                granted_claim[a] = claim[a] & (above < K)
+                granted[a] = dec[a] & (not conflict[a]) & (not (claim[a] & (not granted_claim[a])))
             for a in range(A):
+                # An empty slot's row is zeros: service 0, never live.
                 q = slot[a]
                 noise[a] = alerts[b, q, AL_NOISE] > 0.5
                 s = np.int64(alerts[b, q, AL_SERVICE])
                 svc[a] = s
-                live[a] = (
-                    inc_b[b, s, IB_ACTIVE]
-                    and inc_i[b, s, II_UID] == np.int64(alerts[b, q, AL_INCIDENT])
-                    and not noise[a]
-                )
-                real_claim[a] = granted_claim[a] and live[a]
+                same_incident = inc_i[b, s, II_UID] == np.int64(alerts[b, q, AL_INCIDENT])
+                live[a] = inc_b[b, s, IB_ACTIVE] & same_incident & (not noise[a])
+                real_claim[a] = granted_claim[a] & live[a]
             for s in range(S):
                 handled_now[s] = False
                 resolved_now[s] = False
@@ -865,139 +878,116 @@ if numba is not None:
                 blocked = False
                 for c in range(A):
                     blocked |= real_claim[c] & (svc[c] == svc[a]) & (rank[c] < rank[a])
-                takes = real_claim[a] and not blocked
-                pending = live[a] and inc_i[b, svc[a], II_ESCALATED_UNTIL] >= 0
-                resolves[a] = takes and verb[a] == INVESTIGATE
-                escalates[a] = takes and verb[a] == ESCALATE and not pending
-                if resolves[a] or escalates[a]:
-                    handled_now[svc[a]] = True
+                takes = real_claim[a] & (not blocked)
+                pending = live[a] & (inc_i[b, svc[a], II_ESCALATED_UNTIL] >= 0)
+                resolves[a] = takes & (verb[a] == INVESTIGATE)
+                escalates[a] = takes & (verb[a] == ESCALATE) & (not pending)
+                handled_now[svc[a]] |= resolves[a] | escalates[a]
             for a in range(A):
                 for c in range(C):
                     credit[a, c] = 0.0
+            # Outcome rows, branch-free: each outcome is a coin flip to the
+            # branch predictor, so every test is computed and the first that
+            # holds, in the reference's order, is picked by selects from the
+            # last one up.
             for a in range(A):
                 q = slot[a]
                 s = svc[a]
-                critical = live[a] and inc_b[b, s, IB_CRITICAL] == 1
-                cascade = live[a] and inc_b[b, s, IB_CASCADE] == 1
-                pending = live[a] and inc_i[b, s, II_ESCALATED_UNTIL] >= 0
-                handled = (handled_now[s] or pending) and live[a]
-                ignores = granted[a] and verb[a] == IGNORE
-                wasted = granted_claim[a] and noise[a]
-                redundant = (
-                    granted_claim[a] and not noise[a] and not resolves[a] and not escalates[a]
-                )
-                ign_noise = ignores and noise[a]
-                ign_handled = ignores and not noise[a] and (handled or not live[a])
-                ign_critical = ignores and critical and not ign_handled
-                ign_minor = ignores and not noise[a] and not ign_handled and not critical
-                out = 0
-                if resolves[a]:
-                    out = OUT_RESOLVED_CRITICAL if critical else OUT_RESOLVED_MINOR
-                elif escalates[a]:
-                    out = OUT_ESCALATED
-                elif wasted:
-                    out = OUT_WASTED
-                elif redundant:
-                    out = OUT_REDUNDANT
-                elif ign_noise:
-                    out = OUT_NOISE_IGNORED
-                elif ign_critical:
-                    out = OUT_CRITICAL_IGNORED
-                elif ign_minor:
-                    out = OUT_MINOR_IGNORED
-                elif ign_handled:
-                    out = OUT_ALREADY_HANDLED
-                elif granted[a] and verb[a] == DELAY:
-                    out = OUT_DELAYED
-                if granted[a]:
-                    decisions[b, a, D_STATUS] = STATUS_GRANTED
-                elif claim[a]:
-                    decisions[b, a, D_STATUS] = STATUS_DENIED_BUDGET
-                elif conflict[a]:
-                    decisions[b, a, D_STATUS] = STATUS_DENIED_CONFLICT
+                is_live, is_noise = live[a], noise[a]
+                granted_a, resolves_a, escalates_a = granted[a], resolves[a], escalates[a]
+                critical = is_live & inc_b[b, s, IB_CRITICAL]
+                cascade = is_live & inc_b[b, s, IB_CASCADE]
+                pending = is_live & (inc_i[b, s, II_ESCALATED_UNTIL] >= 0)
+                handled = (handled_now[s] | pending) & is_live
+                ignores = granted_a & (verb[a] == IGNORE)
+                wasted = granted_claim[a] & is_noise
+                redundant = granted_claim[a] & (not is_noise) & (not resolves_a) & (not escalates_a)
+                ign_noise = ignores & is_noise
+                ign_handled = ignores & (not is_noise) & (handled | (not is_live))
+                ign_critical = ignores & critical & (not ign_handled)
+                ign_minor = ignores & (not is_noise) & (not ign_handled) & (not critical)
+                out = OUT_DELAYED if granted_a & (verb[a] == DELAY) else 0
+                out = OUT_ALREADY_HANDLED if ign_handled else out
+                out = OUT_MINOR_IGNORED if ign_minor else out
+                out = OUT_CRITICAL_IGNORED if ign_critical else out
+                out = OUT_NOISE_IGNORED if ign_noise else out
+                out = OUT_REDUNDANT if redundant else out
+                out = OUT_WASTED if wasted else out
+                out = OUT_ESCALATED if escalates_a else out
+                resolved_as = OUT_RESOLVED_CRITICAL if critical else OUT_RESOLVED_MINOR
+                out = resolved_as if resolves_a else out
+                status = decisions[b, a, D_STATUS]  # masked or not, from above
+                status = STATUS_DENIED_CONFLICT if conflict[a] else status
+                status = STATUS_DENIED_BUDGET if claim[a] else status
+                status = STATUS_GRANTED if granted_a else status
+                decisions[b, a, D_STATUS] = status
                 decisions[b, a, D_OUTCOME] = out
                 decisions[b, a, D_VERB] = verb[a]
                 decisions[b, a, D_SLOT] = slot[a] if dec[a] else -1
-                credit[a, C_CRITICAL] = 1.0 if (resolves[a] and critical) else 0.0
-                credit[a, C_CASCADE] = 1.0 if (resolves[a] and cascade) else 0.0
+                credit[a, C_CRITICAL] = 1.0 if resolves_a & critical else 0.0
+                credit[a, C_CASCADE] = 1.0 if resolves_a & cascade else 0.0
                 credit[a, C_FP_IGNORED] = 1.0 if ign_noise else 0.0
-                credit[a, C_UNNECESSARY] = 1.0 if (wasted or redundant) else 0.0
+                credit[a, C_UNNECESSARY] = 1.0 if wasted | redundant else 0.0
                 credit[a, C_MISSED] = 1.0 if ign_critical else 0.0
-                present = dec[a] and alerts[b, q, AL_ACTIVE] > 0.5
+                # What the slot held; an empty slot's row is zeros, read and
+                # not kept.
+                present = dec[a] & (alerts[b, q, AL_ACTIVE] > 0.5)
+                real = present & (not is_noise)
                 if truth is not None:
-                    if present:
-                        alert_ids[b, a] = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
-                        truth[b, a] = alerts[b, q, AL_TRUE_SEV]
-                    else:
-                        alert_ids[b, a] = np.uint64(0)
-                        truth[b, a] = 0.0
-                if present:
-                    decisions[b, a, D_SERVICE] = s
-                    decisions[b, a, D_TYPE] = np.int64(alerts[b, q, AL_TYPE])
-                else:
-                    decisions[b, a, D_SERVICE] = -1
-                    decisions[b, a, D_TYPE] = -1
-                if present and not noise[a]:
-                    decisions[b, a, D_INCIDENT] = np.int64(alerts[b, q, AL_INCIDENT])
-                    decisions[b, a, D_GROUP] = np.int64(alerts[b, q, AL_GROUP])
-                else:
-                    decisions[b, a, D_INCIDENT] = -1
-                    decisions[b, a, D_GROUP] = -1
-                decisions[b, a, D_NOISE] = 1 if (noise[a] and present) else 0
+                    raw_id = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
+                    alert_ids[b, a] = raw_id if present else np.uint64(0)
+                    truth[b, a] = alerts[b, q, AL_TRUE_SEV] if present else 0.0
+                decisions[b, a, D_SERVICE] = s if present else -1
+                decisions[b, a, D_TYPE] = np.int64(alerts[b, q, AL_TYPE]) if present else -1
+                decisions[b, a, D_INCIDENT] = np.int64(alerts[b, q, AL_INCIDENT]) if real else -1
+                decisions[b, a, D_GROUP] = np.int64(alerts[b, q, AL_GROUP]) if real else -1
+                decisions[b, a, D_NOISE] = is_noise & present
             # Apply: close decided alerts, resolve and escalate incidents.
             for a in range(A):
-                if granted[a] and verb[a] != DELAY:
-                    alerts[b, slot[a], AL_ACTIVE] = 0.0
-                if resolves[a]:
-                    resolved_now[svc[a]] = True
+                closes = granted[a] & (verb[a] != DELAY)
+                alerts[b, slot[a], AL_ACTIVE] = 0.0 if closes else alerts[b, slot[a], AL_ACTIVE]
+                resolved_now[svc[a]] |= resolves[a]
                 if escalates[a]:
                     inc_i[b, svc[a], II_ESCALATED_UNTIL] = tb + ip[I_ESC_DELAY]
                     inc_i[b, svc[a], II_ESCALATOR] = a
-            # Specialists, damage, self-resolution, failures.
+            # Specialists, damage, self-resolution, failures: branch-free but
+            # for the rare escalation that comes due, with the self-resolution
+            # draws drawn ahead (see `_uniforms`). An inactive service computes
+            # a damage it does not keep.
+            _uniforms(key, blk, off[U_SELF], S, u_run)
             n_failed = 0
-            any_closed = False
             for s in range(S):
-                active0 = inc_b[b, s, IB_ACTIVE] == 1
+                active0 = inc_b[b, s, IB_ACTIVE]
                 esc = inc_i[b, s, II_ESCALATED_UNTIL]
-                due = active0 and esc >= 0 and esc <= tb and not resolved_now[s]
+                due = active0 & (esc >= 0) & (esc <= tb) & (not resolved_now[s])
                 if truth is not None:
                     events[b, s, E_ESCALATION_RESOLVED] = due
                 if due:
                     who = inc_i[b, s, II_ESCALATOR]
                     credit[who, C_CRITICAL] += 1.0 if inc_b[b, s, IB_CRITICAL] == 1 else 0.0
                     credit[who, C_CASCADE] += 1.0 if inc_b[b, s, IB_CASCADE] == 1 else 0.0
-                active = active0 and not resolved_now[s] and not due
-                crit = inc_b[b, s, IB_CRITICAL] == 1
-                if active:
-                    factor = 1.0 if crit else fp[F_MINOR_FACTOR]
-                    inc_f[b, s, IF_DAMAGE] += fp[F_DAMAGE] * inc_f[b, s, IF_SEVERITY] * factor
-                self_res = (
-                    active
-                    and not crit
-                    and esc < 0
-                    and _u(key, blk, off[U_SELF] + s) < fp[F_MINOR_RESOLVE]
-                )
-                failed = active and not self_res and inc_f[b, s, IF_DAMAGE] >= 1.0
+                active = active0 & (not resolved_now[s]) & (not due)
+                crit = inc_b[b, s, IB_CRITICAL]
+                factor = 1.0 if crit else fp[F_MINOR_FACTOR]
+                damage = inc_f[b, s, IF_DAMAGE]
+                grown = damage + fp[F_DAMAGE] * inc_f[b, s, IF_SEVERITY] * factor
+                damage = grown if active else damage
+                inc_f[b, s, IF_DAMAGE] = damage
+                self_res = active & (not crit) & (esc < 0) & (u_run[s] < fp[F_MINOR_RESOLVE])
+                failed = active & (not self_res) & (damage >= 1.0)
                 failed_now[s] = failed
-                closed[s] = resolved_now[s] or due or self_res or failed
+                shut = resolved_now[s] | due | self_res | failed
+                closed[s] = shut
                 if truth is not None:
                     events[b, s, E_SELF_RESOLVED] = self_res
                     events[b, s, E_FAILED] = failed
                     events[b, s, E_RESOLVED] = resolved_now[s]
                     incidents[b, s, I_CLOSED] = inc_i[b, s, II_UID] if closed[s] else -1
-                if closed[s]:
-                    any_closed = True
-                    inc_b[b, s, IB_ACTIVE] = False
-                    inc_i[b, s, II_ESCALATED_UNTIL] = -1
-                    inc_i[b, s, II_ESCALATOR] = -1
-                if failed:
-                    n_failed += 1
-                    down_until[b, s] = tb + 1 + ip[I_RECOVERY]
-            E = extent[b]
-            if any_closed:
-                for q in range(E):
-                    if alerts[b, q, AL_NOISE] < 0.5 and closed[np.int64(alerts[b, q, AL_SERVICE])]:
-                        alerts[b, q, AL_ACTIVE] = 0.0
+                inc_b[b, s, IB_ACTIVE] = active0 & (not shut)
+                inc_i[b, s, II_ESCALATED_UNTIL] = -1 if shut else esc
+                inc_i[b, s, II_ESCALATOR] = -1 if shut else inc_i[b, s, II_ESCALATOR]
+                n_failed += failed
+                down_until[b, s] = tb + 1 + ip[I_RECOVERY] if failed else down_until[b, s]
             failures[b] += n_failed
             for s in range(S):
                 cascades[s] = False
@@ -1017,15 +1007,21 @@ if numba is not None:
                             parent_group[v] = max(parent_group[v], inc_i[b, w, II_GROUP])
                     if fp[F_CASCADE] > 0 and parents > 0:
                         cascades[v] = _u(key, blk, off[U_CASCADE] + v) < 1.0 - survive[parents]
+            # The queue in one branch-free pass, with the clearing draws drawn
+            # ahead: a real alert whose incident closed is closed with it, and
+            # an open noise alert clears by chance. (Closing reads no noise
+            # rows and clearing no real ones, so this is the reference's two
+            # passes in one.)
+            E = extent[b]
+            _uniforms(key, blk, off[U_NCLEAR], E, u_run)
             cleared = 0
             for q in range(E):
-                if (
-                    alerts[b, q, AL_NOISE] > 0.5
-                    and alerts[b, q, AL_ACTIVE] > 0.5
-                    and _u(key, blk, off[U_NCLEAR] + q) < fp[F_NOISE_CLEAR]
-                ):
-                    alerts[b, q, AL_ACTIVE] = 0.0
-                    cleared += 1
+                open_ = alerts[b, q, AL_ACTIVE] > 0.5
+                is_noise = alerts[b, q, AL_NOISE] > 0.5
+                clears = is_noise & open_ & (u_run[q] < fp[F_NOISE_CLEAR])
+                shut = (not is_noise) & closed[np.int64(alerts[b, q, AL_SERVICE])]
+                alerts[b, q, AL_ACTIVE] = 0.0 if clears | shut else alerts[b, q, AL_ACTIVE]
+                cleared += clears
             counts[b, N_NOISE_CLEARED] = cleared
             t[b] = tb + 1
             _arrive(
@@ -1035,7 +1031,6 @@ if numba is not None:
                 cascades,
                 parent_group,
                 True,
-                emit_flags,
                 events,
                 counts,
                 incidents,
@@ -1306,8 +1301,7 @@ if numba is not None:
         row = obs[b, 0]
         # Alerts per service among the visible slots (a compacted prefix).
         for n in range(N):
-            if alerts[b, n, AL_ACTIVE] > 0.5:
-                same_count[np.int64(alerts[b, n, AL_SERVICE])] += 1
+            same_count[np.int64(alerts[b, n, AL_SERVICE])] += alerts[b, n, AL_ACTIVE] > 0.5
         # The reference multiplies the features of a slot by its presence (1.0
         # or 0.0); here a filled slot skips the products and an empty one is
         # zeros. Filled slots come first, so the branch is predictable.
@@ -1454,12 +1448,13 @@ class FastAlertSim(AlertSim):
         self._work_agent_int = np.zeros((4, A), dtype=np.int64)
         self._work_prio = np.zeros(A)
         self._work_credit = np.zeros((A, C))
-        self._work_service_bool = np.zeros((6, S), dtype=bool)
-        self._work_service_int = np.zeros((3, S), dtype=np.int64)  # same_count starts zeroed
+        self._work_service_bool = np.zeros((5, S), dtype=bool)
+        self._work_service_int = np.zeros((4, S), dtype=np.int64)  # same_count starts zeroed
         self._work_order = np.zeros(S, dtype=np.int64)
         self._work_graph = np.zeros((S, width))
         self._work_f = np.zeros(S * (1 + width) + 2 * S)
         self._work_slot_flags = np.zeros(4 * self.N, dtype=np.int8)
+        self._work_u = np.zeros(max(S, self.alerts.shape[1]))
         # Member a's verbs, repeated for every slot: the mask of a full queue.
         self._verb_pattern = np.tile(self._agent_verbs.astype(np.int8), (1, self.N))
         self._bind_kernel()
