@@ -295,6 +295,30 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
     assert resets >= batch  # the run spans autoresets
 
 
+def test_a_batch_large_enough_to_prefetch_matches_the_reference():
+    """From `PREFETCH_FROM_BATCH` envs on, the kernel hints each env's state
+    ahead of use: a path of its own, held to the reference like the rest."""
+    batch = fast.PREFETCH_FROM_BATCH
+    config = get_task("hard")
+    ref, twin = AlertSim(config, batch), fast.FastAlertSim(config, batch)
+    for sim in (ref, twin):
+        sim.reset(list(range(batch)))
+    rng = np.random.default_rng(8)
+    resets = 0
+    for step in range(40):
+        actions = (rng.random(ref.legal.shape) * ref.legal).argmax(axis=2)
+        resets += int(ref.needs_reset.sum())
+        a, _ = ref.step_autoreset(actions, observe="team", records="lean")
+        b, _ = twin.step_autoreset(actions, observe="team", records="lean")
+        for name in OUTCOME:
+            assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
+        assert np.array_equal(a.observations, b.observations), step
+        assert np.array_equal(a.action_masks, b.action_masks), step
+        for name in STATE:
+            assert np.array_equal(getattr(ref, name), getattr(twin, name)), (step, name)
+    assert resets > batch  # the run spans autoresets
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_a_rejected_autoreset_step_resets_nothing(backend):
     """The actions are checked before the ended envs are reset: a rejected call

@@ -133,10 +133,21 @@ from .topology import build_layered_dag
 
 try:
     import numba
+    from llvmlite import ir as llvm_ir
     from numba import njit, types
+    from numba.core import cgutils
     from numba.experimental import structref
+    from numba.extending import intrinsic
 except ImportError:  # pragma: no cover - exercised only without the extra
     numba = None
+
+#: From this many envs on, a step asks for the next envs' state ahead of use
+#: (`_prefetch_env`). Interleaved A/B on this machine: about 11% faster at
+#: B=4096, where the state outgrows the caches; no change at 1024; 3-5%
+#: slower at 256, where it is in cache and the hints are pure overhead.
+PREFETCH_FROM_BATCH = 2048
+#: How many envs ahead: 1 to 3 did as well; 8 gained nothing.
+PREFETCH_AHEAD = 2
 
 # A step's record buffers, for `step(..., reuse_records=True)`, in
 # StepOutcome's field order.
@@ -361,6 +372,57 @@ if numba is not None:
     _GOLDEN = GOLDEN
     _SALT = EPISODE_SALT
     _TO_UNIT = 1.0 / 9007199254740992.0
+
+    def _prefetch_intrinsic(write: int):
+        """An intrinsic hinting the CPU to fetch the cache line at a byte offset
+        into an array's data, to read (0) or to write (1), into every level."""
+
+        @intrinsic
+        def prefetch(typingctx, array, offset):
+            def codegen(context, builder, signature, args):
+                data = context.make_array(signature.args[0])(context, builder, args[0]).data
+                i8p, i32 = llvm_ir.IntType(8).as_pointer(), llvm_ir.IntType(32)
+                address = builder.gep(builder.bitcast(data, i8p), [args[1]])
+                fnty = llvm_ir.FunctionType(llvm_ir.VoidType(), [i8p, i32, i32, i32])
+                fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+                builder.call(fn, [address, i32(write), i32(3), i32(1)])
+                return context.get_dummy_value()
+
+            return types.void(array, types.intp), codegen
+
+        return prefetch
+
+    _prefetch_read = _prefetch_intrinsic(0)
+    _prefetch_write = _prefetch_intrinsic(1)
+
+    @_jit(inline=True)
+    def _prefetch_row(array, b, n_bytes, write):
+        """Hint the first ``n_bytes`` of ``array[b]``, line by line."""
+        start = b * array.strides[0]
+        for offset in range(0, n_bytes, 64):
+            if write:
+                _prefetch_write(array, start + offset)
+            else:
+                _prefetch_read(array, start + offset)
+
+    @_jit(inline=True)
+    def _prefetch_env(b, k, decisions, obs_out, mask_out, observe):
+        """Hint what stepping env b reads and writes. Every array is walked in
+        env order, but there are about twenty of them, with gaps (only a
+        queue's filled rows are read): more streams than the hardware
+        prefetcher follows well."""
+        alerts, inc_i, inc_f, inc_b, legal = k.alerts, k.inc_i, k.inc_f, k.inc_b, k.legal
+        _prefetch_row(alerts, b, k.extent[b] * alerts.strides[1], True)
+        _prefetch_row(inc_i, b, inc_i.strides[0], True)
+        _prefetch_row(inc_f, b, inc_f.strides[0], True)
+        _prefetch_row(inc_b, b, inc_b.strides[0], True)
+        _prefetch_row(k.down_until, b, k.down_until.strides[0], False)
+        _prefetch_row(k.service_weight, b, k.service_weight.strides[0], False)
+        _prefetch_row(decisions, b, decisions.strides[0], True)
+        _prefetch_row(legal, b, legal.strides[0], True)
+        if observe:
+            _prefetch_row(obs_out, b, obs_out.strides[0], True)
+            _prefetch_row(mask_out, b, mask_out.strides[0], True)
 
     @_jit(inline=True)
     def _mix(counter, key):
@@ -759,6 +821,7 @@ if numba is not None:
         K = ip[I_K]
         noop_masked = ip[I_ON_ILLEGAL_NOOP] == 1
         observe = obs_out.shape[0] == B
+        prefetch = B >= PREFETCH_FROM_BATCH
         wab, wai = k.work_agent_bool, k.work_agent_int
         wsb, wsi = k.work_service_bool, k.work_service_int
         dec, conflict, claim, granted_claim, granted = wab[0], wab[1], wab[2], wab[3], wab[4]
@@ -825,6 +888,8 @@ if numba is not None:
                 if needs_reset[b]:
                     n_done += 1
                 continue
+            if prefetch and b + PREFETCH_AHEAD < B:
+                _prefetch_env(b + PREFETCH_AHEAD, k, decisions, obs_out, mask_out, observe)
             tb = t[b]
             key = episode_key[b]
             blk = tb + 1
