@@ -3,9 +3,10 @@
 Install with ``pip install "adaptive-alert-triage[fast]"``. `FastAlertSim` has
 the same state arrays, the same random draws and the same outcome records as
 the numpy reference; it replaces the per-step array code with one compiled loop
-per env, which draws from the env's counter-based stream only the numbers it
-uses, and it resets envs (``reset`` and ``step_autoreset``) in compiled code
-too. The tests check the two backends bit for bit, state and outcome, over
+per env, which draws from the env's counter-based stream by address (one number
+where it is needed, or a vectorised run of them ahead of branch-free code that
+uses some), and it resets envs (``reset`` and ``step_autoreset``) in compiled
+code too. The tests check the two backends bit for bit, state and outcome, over
 whole episodes of every task. The numpy path stays the reference: change
 the model there first, then here.
 """
@@ -509,8 +510,9 @@ if numba is not None:
         incident_severity,
     ):
         """Start incidents, emit their alerts and the noise, and queue them (env
-        b, randomness from block ``blk``). Draws only what it uses; every draw
-        has the address the reference reads it from."""
+        b, randomness from block ``blk``). Every draw it uses has the address the
+        reference reads it from; runs drawn ahead (`_uniforms`) hold some it
+        does not use."""
         fp, ip, off, tables, t = k.fp, k.ip, k.off, k.tables, k.t
         service_weight, episode_key, excitation = k.service_weight, k.episode_key, k.excitation
         alert_counter, incident_counter = k.alert_counter, k.incident_counter
