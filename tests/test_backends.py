@@ -67,6 +67,15 @@ def assert_same(ref: AlertSim, other: AlertSim, where: str) -> None:
         assert ref.visible_view(b) == other.visible_view(b), f"{where}: visible view of env {b}"
 
 
+def assert_same_outcome(a, b, step: int) -> None:
+    """Two steps' outcomes, observations and masks are equal (records a lean
+    step omits are None in both)."""
+    for name in OUTCOME:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
+    assert np.array_equal(a.observations, b.observations), step
+    assert np.array_equal(a.action_masks, b.action_masks), step
+
+
 def run_pair(
     config, batch: int, steps: int, seed: int, on_illegal: str = "raise", hold: bool = False
 ) -> int:
@@ -278,10 +287,7 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
             for sim in (lean_ref, lean_twin)
         ]
         assert np.array_equal(stepped_a, stepped_b), step
-        for name in OUTCOME:
-            assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
-        assert np.array_equal(a.observations, b.observations), step
-        assert np.array_equal(a.action_masks, b.action_masks), step
+        assert_same_outcome(a, b, step)
         assert_same(ref, twin, f"step {step}")
         for (lean, stepped), sim in zip(leans, (lean_ref, lean_twin)):
             assert np.array_equal(stepped, stepped_a), step
@@ -310,10 +316,7 @@ def test_a_batch_large_enough_to_prefetch_matches_the_reference():
         resets += int(ref.needs_reset.sum())
         a, _ = ref.step_autoreset(actions, observe="team", records="lean")
         b, _ = twin.step_autoreset(actions, observe="team", records="lean")
-        for name in OUTCOME:
-            assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
-        assert np.array_equal(a.observations, b.observations), step
-        assert np.array_equal(a.action_masks, b.action_masks), step
+        assert_same_outcome(a, b, step)
         for name in STATE:
             assert np.array_equal(getattr(ref, name), getattr(twin, name)), (step, name)
     assert resets > batch  # the run spans autoresets
