@@ -930,7 +930,9 @@ if numba is not None:
                 granted_claim[a] = claim[a] & (above < K)
                 granted[a] = dec[a] & (not conflict[a]) & (not (claim[a] & (not granted_claim[a])))
             for a in range(A):
-                # An empty slot's row is zeros: service 0, never live.
+                # Read for every member; what is read counts only for a
+                # decision, and a decision's slot is filled (masked ones are
+                # no-ops or rejected). An empty slot's row is zeros.
                 q = slot[a]
                 noise[a] = alerts[b, q, AL_NOISE] > 0.5
                 s = np.int64(alerts[b, q, AL_SERVICE])
