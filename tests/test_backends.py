@@ -57,9 +57,13 @@ OUTCOME = (
 )
 
 
-def assert_same(ref: AlertSim, other: AlertSim, where: str) -> None:
+def assert_same_state(ref: AlertSim, other: AlertSim, where) -> None:
     for name in STATE:
         assert np.array_equal(getattr(ref, name), getattr(other, name)), f"{where}: {name}"
+
+
+def assert_same(ref: AlertSim, other: AlertSim, where: str) -> None:
+    assert_same_state(ref, other, where)
     assert ref.n_needing_reset == other.n_needing_reset, where
     assert np.array_equal(ref.observe(), other.observe()), f"{where}: observe"
     assert np.array_equal(ref.global_state(), other.global_state()), f"{where}: state"
@@ -317,8 +321,7 @@ def test_a_batch_large_enough_to_prefetch_matches_the_reference():
         a, _ = ref.step_autoreset(actions, observe="team", records="lean")
         b, _ = twin.step_autoreset(actions, observe="team", records="lean")
         assert_same_outcome(a, b, step)
-        for name in STATE:
-            assert np.array_equal(getattr(ref, name), getattr(twin, name)), (step, name)
+        assert_same_state(ref, twin, f"step {step}")
     assert resets > batch  # the run spans autoresets
 
 
