@@ -23,6 +23,7 @@ from adaptive_alert_triage.agents.single import (
 from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
 from adaptive_alert_triage.models import Action, Alert, Observation, Reward
 from adaptive_alert_triage.sim.engine import ESCALATE, IGNORE, INVESTIGATE
+from adaptive_alert_triage.sim.incidents import REAL_CONFIDENCE
 from adaptive_alert_triage.tasks import (
     GRADERS,
     decision_correct,
@@ -84,6 +85,20 @@ def test_action_is_strict():
     with pytest.raises(ValidationError):
         Action(alert_id=12, action_type="IGNORE")
     assert Action(alert_id="x", action_type="DELAY").metadata == {}
+
+
+def test_a_stepped_action_cannot_be_changed_afterwards():
+    """Actions are frozen: no invalid verb smuggled past validation, and the
+    episode's history is what was stepped, whatever the caller does next."""
+    env = AdaptiveAlertTriageEnv(task_id="easy")
+    observation = env.reset(seed=3)
+    action = Action(alert_id=observation.alerts[0].id, action_type="IGNORE", metadata={"n": 1})
+    with pytest.raises(ValidationError, match="frozen"):
+        action.action_type = "BOGUS"
+    env.step(action)
+    action.metadata["n"] = 2
+    (recorded,) = env.state().actions[0]
+    assert recorded.action_type == "IGNORE" and recorded.metadata == {"n": 1}
 
 
 def test_out_of_range_values_are_rejected_not_clamped():
@@ -284,8 +299,19 @@ def test_correctness_table():
 def test_get_grader_and_unknown_grader():
     assert get_grader("medium").threshold == 0.65
     assert get_grader("hard").failure_threshold == 3
+    assert get_grader("hard", np.int64(5)).failure_threshold == 5
     with pytest.raises(ValueError, match="unknown task_id 'expert'"):
         get_grader("expert")
+    with pytest.raises(ValueError, match=r"unknown task_id \['easy'\]"):
+        get_grader(["easy"])
+    with pytest.raises(ValueError, match="failure_threshold must be an int >= 0, got -1"):
+        get_grader("hard", -1)
+    for bad in ("x", 1.5, True):
+        with pytest.raises(TypeError, match="failure_threshold must be an int >= 0"):
+            get_grader("hard", bad)
+    for bad in ("", 0, False, "expert"):
+        with pytest.raises(ValueError, match=f"unknown grader {bad!r}"):
+            AdaptiveAlertTriageEnv(task_id="easy", grader=bad)
 
 
 @settings(max_examples=25, deadline=None)
@@ -337,6 +363,72 @@ def test_graders_measure_skill(task_id):
     visible = float(np.mean(run_episodes(RuleBasedAgent(), task_id, SEEDS)))
     if task_id != "easy":
         assert max(degenerate.values()) < visible < np.mean(oracle) - 0.05
+    else:  # abstaining is not free: dismissing sure noise and nothing else fails
+        selective = float(np.mean(run_episodes(DismissSureNoise(), task_id, SEEDS)))
+        assert selective < min(threshold, visible), selective
+
+
+class DismissSureNoise:
+    """IGNORE every alert less confident than any real alert can be, and leave
+    the rest: each decision is right, and every real incident is abandoned."""
+
+    def act(self, observation):
+        sure = [a for a in observation.alerts if a.confidence < REAL_CONFIDENCE[0]]
+        return [Action(alert_id=a.id, action_type="IGNORE") for a in sure[:3]]
+
+
+def test_one_right_decision_and_nothing_else_does_not_pass_easy():
+    """One correct IGNORE, and critical incidents left alone until they fail:
+    before every abstention counted, this scored 1/3 here, and 1.0 on seeds
+    whose critical incidents did not fail in time."""
+    env = AdaptiveAlertTriageEnv(task_id="easy")
+    observation, done, decided = env.reset(seed=1000), False, False
+    while not done:
+        sure = [a for a in observation.alerts if a.confidence < REAL_CONFIDENCE[0]]
+        action = [] if decided or not sure else Action(alert_id=sure[0].id, action_type="IGNORE")
+        decided |= bool(action)
+        observation, _, done, info = env.step(action)
+    grader = env.grader
+    assert decided and grader.graded == grader.correct == 1
+    assert grader.missed == 5 and grader.failed_seen == 2
+    expected = 1 / (1 + grader.missed + grader.failed_seen)
+    assert info["task_score"] == expected < GRADERS["easy"].threshold
+
+
+def _easy_recount(grader):
+    """The easy grader's abstention counts, straight from the ledger."""
+    seen = [r for r in grader.ledger.values() if r.actionable]
+    missed = sum(r.critical and not r.decided for r in seen)
+    return missed, sum(r.closed == "failed" for r in seen)
+
+
+@pytest.mark.parametrize("task_id", ["easy", "hard"])
+def test_easy_counts_abstentions_as_a_recount_does(task_id):
+    """The missed criticals and failures kept step by step equal a recount of
+    the ledger, on the easy task and on hard (which fails more often)."""
+    env = AdaptiveAlertTriageEnv(task_id=task_id, grader="easy")
+    agent = RandomAgent(3)
+    failures = 0
+    for seed in range(8):
+        observation, done = env.reset(seed=seed), False
+        while not done:
+            step = agent.act(observation)
+            if seed % 2 and observation.episode_step % 2:  # odd seeds: every other step, nothing
+                step = []
+            observation, _, done, info = env.step(step)
+            grader = env.grader
+            assert (grader.missed, grader.failed_seen) == _easy_recount(grader)
+            total = grader.graded + grader.missed + grader.failed_seen
+            assert info["task_score"] == (grader.correct / total if total else 0.0)
+        failures += env.grader.failed_seen
+    assert failures > 0
+
+
+def test_run_episodes_plays_a_seed_the_same_whatever_ran_before():
+    """A stochastic policy is reset with each episode's seed."""
+    alone = run_episodes(RandomAgent(), "easy", [1001])
+    after = run_episodes(RandomAgent(), "easy", [1000, 1001])
+    assert after[1] == alone[0]
 
 
 # ---------------------------------------------------------------- kept totals

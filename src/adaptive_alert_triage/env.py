@@ -55,7 +55,7 @@ from .sim.engine import (
 )
 from .sim.incidents import CRITICAL_LEVEL
 from .sim.topology import service_names
-from .tasks import decision_correct, get_grader
+from .tasks import GRADERS, decision_correct, get_grader
 
 VERB_OF = {name: i for i, name in enumerate(ACTION_TYPES)}
 
@@ -82,7 +82,9 @@ class AdaptiveAlertTriageEnv:
         )
         self.config = self.team.config
         self.sim = self.team.sim
-        self.grader_id = grader or task_id
+        if grader is not None and not (isinstance(grader, str) and grader in GRADERS):
+            raise ValueError(f"unknown grader {grader!r}; allowed: {sorted(GRADERS)} or None")
+        self.grader_id = task_id if grader is None else grader
         self.grader = get_grader(self.grader_id, self.config.failure_threshold)
         self._names = service_names(self.config.n_services)
         self._investigators = list(range(self.config.n_investigators))
@@ -167,7 +169,8 @@ class AdaptiveAlertTriageEnv:
         events = out.service_events.tobytes()
         grader = self.grader
         grader.feed(out, decisions, truth, counts, events)
-        self.history.append(actions)
+        # Actions are frozen, but their metadata dicts are the caller's.
+        self.history.append([a.model_copy(deep=True) if a.metadata else a for a in actions])
         parts = out.components.tolist()[0]
         value = out.reward.item(0)
         reward = trusted(

@@ -98,9 +98,11 @@ class Observation(_Strict):
 
 class Action(_Strict):
     """One decision on one alert. Strict: ``action_type`` must be one of the four
-    names exactly, and unknown fields are rejected."""
+    names exactly, and unknown fields are rejected. Frozen: a validated action
+    cannot be changed into an invalid one afterwards, nor rewrite the episode's
+    history once stepped."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     alert_id: str = Field(min_length=1)
     action_type: ActionTypeName

@@ -6,6 +6,7 @@ episodes of a single-agent policy and returns their task scores.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,17 +21,35 @@ GRADERS: dict[str, type[Grader]] = {"easy": EasyGrader, "medium": MediumGrader, 
 
 def get_grader(task_id: str, failure_threshold: int | None = None) -> Grader:
     """A fresh grader for ``task_id``; the failure threshold defaults to the task's."""
-    if task_id not in GRADERS:
+    if not isinstance(task_id, str) or task_id not in GRADERS:
         raise ValueError(f"unknown task_id {task_id!r}; allowed: {sorted(GRADERS)}")
     if failure_threshold is None:
         failure_threshold = get_task(task_id).failure_threshold
     return GRADERS[task_id](failure_threshold=failure_threshold)
 
 
+def reset_policy(policy: Any, seed: int) -> None:
+    """Call the policy's ``reset``, if it has one, passing the episode seed when
+    it takes one (a ``seed`` parameter or ``**kwargs``)."""
+    reset = getattr(policy, "reset", None)
+    if reset is None:
+        return
+    try:
+        parameters = inspect.signature(reset).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        parameters = {}
+    if "seed" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        reset(seed=seed)
+    else:
+        reset()
+
+
 def run_episodes(policy: Any, task_id: str, seeds: Iterable[int], **overrides: Any) -> list[float]:
     """Play one episode per seed with ``policy`` (``act(observation)`` returning an
-    Action or a list of them; optional ``reset()``; an optional ``bind(env)`` for
-    privileged policies) and return the final task scores."""
+    Action or a list of them; optional ``reset()``, given the episode's seed when
+    it takes a ``seed`` argument, so that a stochastic policy plays each seed the
+    same way whatever ran before; an optional ``bind(env)`` for privileged
+    policies) and return the final task scores."""
     from ..env import AdaptiveAlertTriageEnv  # the env imports this package
 
     env = AdaptiveAlertTriageEnv(task_id=task_id, **overrides)
@@ -39,8 +58,7 @@ def run_episodes(policy: Any, task_id: str, seeds: Iterable[int], **overrides: A
     scores = []
     for seed in seeds:
         observation = env.reset(seed=seed)
-        if hasattr(policy, "reset"):
-            policy.reset()
+        reset_policy(policy, seed)
         done = False
         info: dict[str, Any] = {"task_score": 0.0}
         while not done:
@@ -58,6 +76,7 @@ __all__ = [
     "MediumGrader",
     "decision_correct",
     "get_grader",
+    "reset_policy",
     "run_episodes",
     "truth_class",
 ]

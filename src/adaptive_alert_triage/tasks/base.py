@@ -8,6 +8,7 @@ episode's opening queue (`begin`) and then each step's `StepOutcome`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,14 @@ class Grader:
     threshold = 1.0
 
     def __init__(self, failure_threshold: int = 0) -> None:
-        self.failure_threshold = failure_threshold
+        if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, Integral):
+            raise TypeError(
+                f"failure_threshold must be an int >= 0, got {type(failure_threshold).__name__} "
+                f"{failure_threshold!r}"
+            )
+        if failure_threshold < 0:
+            raise ValueError(f"failure_threshold must be an int >= 0, got {failure_threshold}")
+        self.failure_threshold = int(failure_threshold)
         self.begin(np.full((0, 3), -1), np.zeros(0))
 
     def begin(self, incidents: np.ndarray, severity: np.ndarray) -> None:
@@ -133,6 +141,7 @@ class Grader:
             if uid in ledger:  # a record replaced in place, out of arrival order
                 self._in_order = False
                 self._tally = None
+                self._on_replaced(ledger[uid])
             record = ledger[uid] = IncidentRecord(
                 severity.item(i), bool(bits & FLAG_CRITICAL), bool(bits & FLAG_CASCADE)
             )
@@ -171,6 +180,7 @@ class Grader:
             for record in records:
                 record.actionable = True
             self._pending = []
+            self._on_actionable(records)
             if self._tally is not None and self._in_order:
                 self._tally = self._fold(self._tally, records)
             else:
@@ -186,8 +196,9 @@ class Grader:
                 self.claims += 1
                 self.productive_claims += d[D_OUTCOME] in PRODUCTIVE_OUTCOMES
             record = ledger.get(d[D_INCIDENT])
-            if record is not None:
+            if record is not None and not record.decided:
                 record.decided = True
+                self._on_decided(record)
             self.graded += 1
             self.correct += decision_correct(verb, d[D_NOISE] > 0, sev)
         columns = out.incidents[b].T.tolist()
@@ -249,6 +260,15 @@ class Grader:
 
     def _on_failure(self, record: IncidentRecord) -> None:
         """Hook: an incident's service failed."""
+
+    def _on_actionable(self, records: list[IncidentRecord]) -> None:
+        """Hook: ``records`` were visible when a decision was made, for the first time."""
+
+    def _on_decided(self, record: IncidentRecord) -> None:
+        """Hook: a decision was granted on one of an incident's alerts, for the first time."""
+
+    def _on_replaced(self, record: IncidentRecord) -> None:
+        """Hook: ``record`` left the ledger, replaced by a newer one of the same uid."""
 
     # ------------------------------------------------------------------ results
     @property
