@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from adaptive_alert_triage import multiagent
+from adaptive_alert_triage.gym_env import AlertTriageGymEnv, AlertTriageVectorEnv
 from adaptive_alert_triage.sim import fast, get_task
 from adaptive_alert_triage.sim.engine import INVESTIGATE, LEAN_OMITS, AlertSim
 from adaptive_alert_triage.sim.select import make_sim
@@ -426,3 +430,105 @@ def test_a_copied_sim_continues_the_same_trajectory_on_its_own_arrays(backend, h
         twin_out, _ = twin.step_autoreset(chosen, observe=True)
         assert np.array_equal(out.observations, twin_out.observations)
         assert np.array_equal(out.reward, twin_out.reward)
+
+
+# ---------------------------------------------------------------- actions outside the space
+def _error(call) -> str | None:
+    try:
+        call()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_actions_of_an_env_being_autoreset_must_still_be_in_the_space(backend):
+    """Its action is ignored, but a value outside the space is still garbage."""
+    v = AlertTriageVectorEnv(1, "easy", max_steps=1, backend=backend)
+    v.reset(seed=0)
+    v.step(np.zeros((1, v.sim.A), dtype=np.int64))  # ends the episode
+    with pytest.raises(ValueError, match=r"action -5 is out of range; allowed 0\.\.32"):
+        v.step(np.array([[-5, 999, 7]]))
+    with pytest.raises(ValueError, match="action 999 is out of range"):
+        v.step(np.array([[0, 999, 0]]))
+    # In range but masked (the desk investigating) is fine: it is ignored.
+    _, reward, *_ = v.step(np.array([[0, 0, 1 + INVESTIGATE]]))
+    assert reward[0] == 0.0 and int(v.sim.t[0]) == 0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_held_rows_are_range_checked_and_a_rejected_call_changes_nothing(backend):
+    config = get_task("medium").replace(max_steps=2)
+    sim, twin = make_sim(config, 2, backend), make_sim(config, 2, backend)
+    noop = np.zeros((2, sim.A), dtype=np.int64)
+    held_bad = noop.copy()
+    held_bad[1, 2] = 10**6
+    for each in (sim, twin):
+        each.reset([4, 5])
+    with pytest.raises(ValueError, match="action 1000000 is out of range"):
+        sim.step(held_bad, active=np.array([True, False]))
+    for each in (sim, twin):
+        for _ in range(2):  # env 0 ends; env 1 is held at t=0
+            each.step(noop, active=np.array([True, False]))
+    before = {name: np.copy(getattr(sim, name)) for name in STATE}
+    ended_bad = noop.copy()
+    ended_bad[0, 0] = -1
+    with pytest.raises(ValueError, match="action -1 is out of range"):
+        sim.step_autoreset(ended_bad)
+    for name, value in before.items():
+        assert np.array_equal(getattr(sim, name), value), name
+    a, _ = sim.step_autoreset(noop)
+    b, _ = twin.step_autoreset(noop)
+    for name in OUTCOME:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_an_unsigned_action_beyond_int64_is_named_as_given(backend):
+    big = 2**63 + 5
+    env = AlertTriageGymEnv("easy", backend=backend)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=f"action {big} is out of range; allowed 0..32"):
+        env.step(np.array([big, 0, 0], np.uint64))
+    v = AlertTriageVectorEnv(1, "easy", max_steps=1, backend=backend)
+    v.reset(seed=0)
+    v.step(np.zeros((1, 3), dtype=np.uint64))  # ends: the next step autoresets it
+    with pytest.raises(ValueError, match=f"action {big} is out of range"):
+        v.step(np.array([[0, big, 0]], np.uint64))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    dtype=st.sampled_from([np.int8, np.int64, np.uint8, np.uint64]),
+    held=st.lists(st.booleans(), min_size=2, max_size=2),
+    autoreset=st.booleans(),
+)
+def test_both_backends_refuse_the_same_first_action_outside_the_space(data, dtype, held, autoreset):
+    """Any integer dtype, held rows or not: both backends name the first
+    out-of-range value (row-major) as the caller gave it, or both step."""
+    config = get_task("medium")
+    n_actions = 1 + 4 * config.n_slots
+    info = np.iinfo(dtype)
+    actions = data.draw(
+        hnp.arrays(dtype, (2, config.n_agents), elements=st.integers(max(info.min, -3), info.max))
+        | hnp.arrays(
+            dtype, (2, config.n_agents), elements=st.integers(max(info.min, -1), n_actions)
+        )
+    )
+    active = ~np.array(held)
+    bad = actions[(actions < 0) | (actions >= n_actions)]
+    errors = []
+    for backend in ("numpy", "numba"):
+        sim = make_sim(config, 2, backend)
+        sim.reset([1, 2])
+        if autoreset:
+            sim.needs_reset[:] = held  # ended envs the call resets first
+            sim.n_needing_reset = int(sim.needs_reset.sum())
+            call = functools.partial(sim.step_autoreset, actions, on_illegal="noop")
+        else:
+            call = functools.partial(sim.step, actions, on_illegal="noop", active=active)
+        errors.append(_error(call))
+    allowed = f"allowed 0..{n_actions - 1}"
+    expected = f"action {int(bad[0])} is out of range; {allowed}" if len(bad) else None
+    assert errors == [expected, expected]

@@ -204,3 +204,107 @@ def test_maskable_ppo_trains_and_respects_masks():
     obs, _ = env.reset(seed=1)
     action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
     env.step(action)  # legal under the mask, or this raises
+
+
+# ---------------------------------------------------------------- seeds and call order
+def _all_faces() -> list:
+    return [
+        AlertTriageGymEnv("easy"),
+        AlertTriageVectorEnv(2, "easy"),
+        AlertTriageAgentVectorEnv(2, "easy"),
+        multiagent.parallel_env("easy"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (-1, ValueError),
+        (1.5, TypeError),
+        ("a", TypeError),
+        (True, TypeError),
+        (np.float64(2), TypeError),
+    ],
+)
+def test_every_face_refuses_a_bad_seed_alike(bad, error):
+    for face in _all_faces():
+        with pytest.raises(error, match="seed must be"):
+            face.reset(seed=bad)
+
+
+def test_gym_env_takes_numpy_int_seeds_and_a_rejected_reset_changes_nothing():
+    env, twin = AlertTriageGymEnv("easy"), AlertTriageGymEnv("easy")
+    a, _ = env.reset(seed=np.int64(3))
+    b, _ = twin.reset(seed=3)
+    assert np.array_equal(a, b)
+    assert env.np_random.bit_generator.state == twin.np_random.bit_generator.state
+    assert np.array_equal(env.reset(seed=np.uint32(5))[0], twin.reset(seed=5)[0])
+    state = env.np_random.bit_generator.state
+    for bad in (-1, 1.5, "a"):
+        with pytest.raises((ValueError, TypeError)):
+            env.reset(seed=bad)
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(seed=9, options={"x": 1})
+    assert env.np_random.bit_generator.state == state
+    noop = np.zeros(env.sim.A, dtype=np.int64)
+    assert np.array_equal(env.step(noop)[0], twin.step(noop)[0])
+
+
+def test_action_masks_before_reset_are_an_error():
+    """Before reset() there are no masks: an all-False one would mask NOOP too."""
+    for face in _all_faces()[:3]:
+        with pytest.raises(RuntimeError, match=r"action_masks\(\) called before reset"):
+            face.action_masks()
+        face.reset(seed=0)
+        masks = face.action_masks().reshape(-1, face.sim.n_actions)
+        assert masks[:, 0].all()  # NOOP, for every member or row
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "match"),
+    [
+        (1.5, TypeError, "got 1.5 \\(float\\)"),
+        ("abc", TypeError, "got 'abc' \\(str\\)"),
+        (b"ab", TypeError, "got b'ab'"),
+        ({1, 2}, TypeError, "got \\{1, 2\\}"),
+        ([1.5, 2], TypeError, "got 1.5"),
+        (["a", "b"], TypeError, "got 'a'"),
+        ([1, -2], ValueError, "got -2"),
+        ([1, 2, 3], ValueError, "got 3 seeds for 2 envs"),
+        (np.zeros((2, 1), dtype=np.int64), ValueError, "shape \\(2, 1\\)"),
+    ],
+)
+def test_vector_env_refuses_bad_seeds_and_a_rejected_reset_changes_nothing(bad, error, match):
+    env, twin = AlertTriageVectorEnv(2, "easy"), AlertTriageVectorEnv(2, "easy")
+    env.reset(seed=[4, 9])
+    twin.reset(seed=[4, 9])
+    with pytest.raises(error, match=f"seed must be .*{match}|{match}"):
+        env.reset(seed=bad)
+    noop = np.zeros((2, env.sim.A), dtype=np.int64)
+    assert np.array_equal(env.step(noop)[0], twin.step(noop)[0])
+
+
+def test_vector_env_takes_any_sequence_of_seeds():
+    env = AlertTriageVectorEnv(2, "easy")
+    first, _ = env.reset(seed=[4, 9])
+    for same in ((4, 9), np.array([4, 9]), [np.int64(4), 9], range(4, 14, 5)):
+        assert np.array_equal(env.reset(seed=same)[0], first)
+
+
+def test_agent_view_takes_a_seed_per_row_or_per_env():
+    """num_envs = B * A rows; an env's A rows share an episode, so a per-row
+    list must give them one seed, and a per-env list of B seeds is the same."""
+    view = AlertTriageAgentVectorEnv(2, "easy")
+    A = view.n_agents
+    assert view.num_envs == 2 * A
+    per_row, _ = view.reset(seed=[7] * A + [9] * A)
+    per_env, _ = AlertTriageAgentVectorEnv(2, "easy").reset(seed=[7, 9])
+    assert np.array_equal(per_row, per_env)
+    from_int, _ = AlertTriageAgentVectorEnv(2, "easy").reset(seed=7)
+    alone, _ = multiagent.parallel_env("easy").reset(seed=8)
+    assert np.array_equal(from_int[A:], [alone[a]["observation"] for a in alone])
+    assert view.reset(seed=[None] * (2 * A))[0].shape == per_row.shape
+    with pytest.raises(ValueError, match=r"seeds \[0, 1, 2\] of rows 0..2 disagree"):
+        view.reset(seed=list(range(2 * A)))
+    with pytest.raises(ValueError, match="got 3 seeds for 2 envs"):
+        view.reset(seed=[1, 2, 3])

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adaptive_alert_triage import multiagent
 from adaptive_alert_triage.sim import TASKS, TaskConfig, get_task
 from adaptive_alert_triage.sim.engine import INVESTIGATE, STATUS_GRANTED, AlertSim
+from adaptive_alert_triage.sim.incidents import poisson_cdf
 
 from .conftest import random_masked_actions
 
@@ -53,12 +55,27 @@ def test_out_of_range_action_is_an_error(bad):
         env.step({"investigator_0": bad})
 
 
-@pytest.mark.parametrize("bad", [1.5, "3", [1]])
+@pytest.mark.parametrize("bad", [1.5, "3", [1], True, False, np.bool_(True)])
 def test_non_integer_action_is_an_error(bad):
     env = multiagent.parallel_env("easy")
     env.reset(seed=0)
     with pytest.raises(TypeError, match="must be an int"):
         env.step({"investigator_0": bad})
+
+
+def test_a_bool_action_is_refused_and_changes_nothing():
+    """Python counts True as 1; an action of True is still no action anyone meant."""
+    env = multiagent.parallel_env("easy")
+    twin = multiagent.parallel_env("easy")
+    env.reset(seed=2)
+    twin.reset(seed=2)
+    with pytest.raises(TypeError, match="got the bool True"):
+        env.step({"investigator_0": True})
+    assert int(env.sim.t[0]) == 0
+    obs, rewards, *_ = env.step({"investigator_0": 1})
+    twin_obs, twin_rewards, *_ = twin.step({"investigator_0": 1})
+    assert rewards == twin_rewards
+    assert all(np.array_equal(obs[a]["observation"], twin_obs[a]["observation"]) for a in obs)
 
 
 def test_numpy_integer_actions_are_accepted():
@@ -119,12 +136,21 @@ def test_masked_action_can_become_noop():
         ({"rewards": {"bonus": 1}}, ValueError, r"unknown reward components \['bonus'\]"),
         ({"topology": {"edges": [[0, 1], [1, 0]]}}, ValueError, "cycle"),
         ({"topology": {"edges": [[0, 99]]}}, ValueError, "names service 99"),
-        ({"seed": "7"}, TypeError, "seed must be an int"),
+        ({"seed": "7"}, TypeError, "seed must be a non-negative int or None, got '7'"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative int or None, got -1"),
     ],
 )
 def test_bad_construction_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         multiagent.parallel_env(**kwargs)
+
+
+def test_max_cycles_and_max_steps_must_agree():
+    with pytest.raises(ValueError, match="max_cycles=5 and max_steps=10 conflict"):
+        multiagent.parallel_env("easy", max_cycles=5, max_steps=10)
+    assert multiagent.parallel_env("easy", max_cycles=7, max_steps=7).config.max_steps == 7
+    assert multiagent.parallel_env("easy", max_cycles=6).config.max_steps == 6
+    assert multiagent.parallel_env("easy", max_steps=8).config.max_steps == 8
 
 
 def test_bad_reset_arguments():
@@ -262,3 +288,40 @@ def test_each_batch_row_follows_its_lone_trajectory(seed, batch):
         assert np.array_equal(alone.global_state(), together.global_state()[-1:])
         if out.terminated.any() or out.truncated.any():
             break
+
+
+# ---------------------------------------------------------------- false-positive noise
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rate=st.floats(0.0, 100.0), cap=st.integers(0, 256))
+@example(rate=0.8, cap=172)  # k! beyond a float
+@example(rate=100.0, cap=256)  # rate**k beyond a float
+@example(rate=0.0, cap=256)
+def test_noise_cdf_is_valid_for_every_allowed_rate_and_cap(rate, cap):
+    cdf = poisson_cdf(rate, cap)
+    assert cdf.shape == (cap,) and np.isfinite(cdf).all()
+    assert (cdf >= 0).all() and (np.diff(cdf) >= 0).all()
+    assert cap == 0 or (cdf[0] == math.exp(-rate) and cdf[-1] <= 1.0 + 1e-12)
+    env = multiagent.parallel_env(
+        "easy", noise_rate=rate, max_noise_per_step=cap, max_cycles=3, masked_action="noop"
+    )
+    env.reset(seed=0)
+    while env.agents:
+        env.step({})
+    assert int(env.sim.t[0]) == 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(rate=st.floats(0.0, 100.0))
+@example(rate=0.8)
+@example(rate=1.6)
+@example(rate=1.8)
+@example(rate=100.0)
+def test_noise_cdf_keeps_its_bits_wherever_the_direct_formula_is_finite(rate):
+    """Every configuration that worked before keeps its CDF, so its draws and
+    trajectories: the log-space form only replaces terms that overflowed."""
+    for cap in range(257):
+        try:
+            direct = np.cumsum([math.exp(-rate) * rate**k / math.factorial(k) for k in range(cap)])
+        except OverflowError:
+            continue
+        assert poisson_cdf(rate, cap).tobytes() == direct.tobytes(), cap

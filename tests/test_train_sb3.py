@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 pytest.importorskip("sb3_contrib", reason="the [train] extra is not installed")
 
@@ -90,6 +93,87 @@ def test_slot_codec_respects_the_team():
     row = codec.slot_choices_to_members(ignore_all, present, config)[0]
     assert (row > 0).sum() == config.n_agents  # one decision per member, no more
     codec.check_assignable(codec.member_row_to_decisions(row), config)
+
+
+def _hard_all_present():
+    config = AdaptiveAlertTriageEnv("hard").config
+    return config, np.ones((1, config.n_slots), dtype=bool)
+
+
+@pytest.mark.parametrize(
+    ("slots", "error", "match"),
+    [
+        ({0: 5}, ValueError, r"slot choice 5 \(env 0, slot 0\) is out of range; allowed 0..4"),
+        ({0: 1, 1: 1, 2: 5}, ValueError, r"slot choice 5 \(env 0, slot 2\)"),
+        ({-1: 5}, ValueError, r"slot choice 5 \(env 0, slot 11\)"),
+        ({3: -1}, ValueError, r"slot choice -1 \(env 0, slot 3\)"),
+    ],
+)
+def test_slot_codec_refuses_choices_outside_0_to_4(slots, error, match):
+    """A choice of 5 used to decode as the next slot's INVESTIGATE (a claim the
+    policy never made, beyond K) or, on the last slot, native action 49."""
+    config, present = _hard_all_present()
+    choices = np.zeros((1, config.n_slots), dtype=np.int64)
+    for slot, choice in slots.items():
+        choices[0, slot] = choice
+    with pytest.raises(error, match=match):
+        codec.slot_choices_to_members(choices, present, config)
+
+
+def test_slot_codec_refuses_non_integer_choices():
+    config, present = _hard_all_present()
+    with pytest.raises(TypeError, match="slot choices must be integers, got dtype float64"):
+        codec.slot_choices_to_members(np.full((1, config.n_slots), 2.7), present, config)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_slot_codec_decodes_valid_choices_within_the_team_and_refuses_the_rest(data):
+    config, _ = _hard_all_present()
+    n = config.n_slots
+    choices = data.draw(hnp.arrays(np.int64, (2, n), elements=st.integers(-2, 7)))
+    present = data.draw(hnp.arrays(bool, (2, n)))
+    bad = (choices < 0) | (choices >= codec.N_CHOICES)
+    if bad.any():
+        first = int(choices[bad][0])
+        with pytest.raises(ValueError, match=f"slot choice {first} .* allowed 0..4"):
+            codec.slot_choices_to_members(choices, present, config)
+        return
+    rows = codec.slot_choices_to_members(choices, present, config)
+    n_actions = 1 + 4 * n
+    assert ((rows >= 0) & (rows < n_actions)).all()
+    for b in range(2):
+        codes = rows[b][rows[b] > 0]
+        slots, verbs = (codes - 1) // 4, (codes - 1) % 4
+        assert len(set(slots.tolist())) == len(codes)  # one decision per alert
+        assert present[b, slots].all() and (choices[b, slots] == 1 + verbs).all()
+        assert np.isin(verbs, (INVESTIGATE, ESCALATE)).sum() <= config.investigation_budget
+
+
+@pytest.mark.parametrize("action_mode", codec.ACTION_MODES)
+def test_vec_env_refuses_actions_outside_its_space_and_changes_nothing(action_mode):
+    env = make_vec_env("hard", n_envs=2, seed=10_000, action_mode=action_mode)
+    twin = make_vec_env("hard", n_envs=2, seed=10_000, action_mode=action_mode)
+    env.reset()
+    twin.reset()
+    nvec = env.action_space.nvec
+    what, column = ("slot choice", "slot") if action_mode == "slot" else ("action", "member")
+    good = np.zeros((2, len(nvec)), dtype=np.int64)
+    first, last = good.copy(), good.copy()
+    first[0, 0] = nvec[0]
+    last[1, -1] = nvec[-1]
+    with pytest.raises(ValueError, match=f"{what} {nvec[0]} \\(env 0, {column} 0\\)"):
+        env.step(first)
+    where = f"\\(env 1, {column} {len(nvec) - 1}\\)"
+    with pytest.raises(ValueError, match=f"{what} {nvec[-1]} {where} .* allowed 0..{nvec[-1] - 1}"):
+        env.step(last)
+    with pytest.raises(TypeError, match="must be integers"):
+        env.step(np.full((2, len(nvec)), 2.7))
+    with pytest.raises(ValueError, match="must have shape"):
+        env.step(np.zeros((3, len(nvec)), dtype=np.int64))
+    obs, rewards, _, _ = env.step(good)
+    twin_obs, twin_rewards, _, _ = twin.step(good)
+    assert np.array_equal(obs, twin_obs) and np.array_equal(rewards, twin_rewards)
 
 
 def test_train_save_reload_and_play(tmp_path):

@@ -29,6 +29,7 @@ generic RL tooling samples without masks; the outcome reports them as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -40,7 +41,7 @@ from gymnasium.vector.utils import batch_space
 from .env import step_info
 from .multiagent import MASKED_ACTION_MODES, REWARD_MODES
 from .sim.config import REWARD_COMPONENTS, resolve_config
-from .sim.engine import STATUS_DENIED_BUDGET
+from .sim.engine import STATUS_DENIED_BUDGET, check_seed
 from .sim.render import render_frame
 from .sim.select import make_sim
 from .sim.topology import service_names
@@ -84,9 +85,12 @@ class AlertTriageGymEnv(gym.Env):
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        # Checked here, before Gymnasium's seeding (which raises its own error
+        # type and refuses numpy ints): the rule and errors of the other faces.
+        seed = check_seed(seed)
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; none are supported yet")
+        super().reset(seed=seed)
         self.sim.reset(None if seed is None else [seed])  # None: the next episode
         self._started = True
         self.cumulative_reward = 0.0
@@ -118,7 +122,10 @@ class AlertTriageGymEnv(gym.Env):
         )
 
     def action_masks(self) -> np.ndarray:
-        """Concatenated per-member masks, (A * n_actions,) bool, for MaskablePPO."""
+        """Concatenated per-member masks, (A * n_actions,) bool, for MaskablePPO.
+        Before reset() there are none (an all-False mask would mask NOOP too)."""
+        if not self._started:
+            raise RuntimeError("action_masks() called before reset()")
         return self.sim.legal[0].reshape(-1).astype(bool)
 
     def render(self):
@@ -128,14 +135,35 @@ class AlertTriageGymEnv(gym.Env):
         return render_frame(self.sim, self.render_mode)
 
 
-def _seeds(seed, n: int) -> list[int | None]:
+def _seeds(seed: Any, n: int, rows: int = 1) -> list[int | None]:
+    """The per-env seeds of a vector ``reset(seed=...)`` over ``n`` envs: None,
+    an int ``s`` (env ``i`` gets ``s + i``, as in Gymnasium), or a sequence of
+    one int or None per env; with ``rows > 1`` (an env on ``rows`` rows of the
+    vector), also one per row, equal on the rows of each env."""
     if seed is None:
         return [None] * n
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return [int(seed) + i for i in range(n)]  # env i gets seed + i, as in Gymnasium
-    seeds = list(seed)
+        first = check_seed(seed)
+        return [first + i for i in range(n)]
+    allowed = "an int, None, or a sequence of " + (
+        f"{n} ints/None" if rows == 1 else f"{n} (one per env) or {n * rows} (one per row)"
+    )
+    if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+        raise TypeError(f"seed must be {allowed}, got {seed!r} ({type(seed).__name__})")
+    if isinstance(seed, np.ndarray) and seed.ndim != 1:
+        raise ValueError(f"seed must be {allowed}, got an array of shape {seed.shape}")
+    seeds = [check_seed(s) for s in seed]
+    if rows > 1 and len(seeds) == n * rows:
+        per_env = [seeds[b * rows : (b + 1) * rows] for b in range(n)]
+        for b, group in enumerate(per_env):
+            if any(s != group[0] for s in group):
+                raise ValueError(
+                    f"seeds {group} of rows {b * rows}..{(b + 1) * rows - 1} disagree: "
+                    f"they are the agents of env {b}, which has one seed"
+                )
+        return [group[0] for group in per_env]
     if len(seeds) != n:
-        raise ValueError(f"got {len(seeds)} seeds for {n} envs")
+        raise ValueError(f"got {len(seeds)} seeds for {n} envs; seed must be {allowed}")
     return seeds
 
 
@@ -163,11 +191,19 @@ class _BatchedCore(VectorEnv):
         self._dim = self.sim.base_dim
         self._started = False
 
-    def _reset_core(self, seed, options) -> None:
+    def _reset_core(self, seed, options, rows: int = 1) -> None:
+        seeds = _seeds(seed, self.sim.B, rows)
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; none are supported yet")
-        self.sim.reset(_seeds(seed, self.sim.B))
+        self.sim.reset(seeds)
         self._started = True
+
+    def _legal(self) -> np.ndarray:
+        """The core's masks; before reset() there are none (all False, NOOP
+        included, which no policy can act on), so that is an error."""
+        if not self._started:
+            raise RuntimeError("action_masks() called before reset()")
+        return self.sim.legal
 
     def _step_core(self, actions: np.ndarray, observe="team", records: str = "lean"):
         """Autoreset what ended last step, step the rest; returns the outcome and
@@ -204,7 +240,8 @@ class AlertTriageVectorEnv(_BatchedCore):
     """``num_envs`` envs stepped together by the batched core.
 
     Env ``i`` follows exactly the trajectory a lone env seeded like it would
-    (``reset(seed=s)`` seeds env ``i`` with ``s + i``); an env that ends is reset
+    (``reset(seed=s)`` seeds env ``i`` with ``s + i``; a sequence gives one int or
+    None per env); an env that ends is reset
     on the next ``step()`` (NEXT_STEP), which ignores its action there and
     returns its first observation with reward 0.
     """
@@ -247,7 +284,7 @@ class AlertTriageVectorEnv(_BatchedCore):
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, A * n_actions) bool: each env's concatenated member masks."""
-        return self.sim.legal.reshape(self.num_envs, -1).astype(bool)
+        return self._legal().reshape(self.num_envs, -1).astype(bool)
 
 
 class AlertTriageAgentVectorEnv(_BatchedCore):
@@ -255,6 +292,12 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
     flattened into ``num_envs = B * A`` rows, each a ``Discrete(1 + 4 * n_slots)``
     agent with its own mask (row ``b * A + a`` is agent ``a`` of env ``b``, agents
     in PettingZoo order: the investigators, then the desk).
+
+    Seeds are per env, since an env's rows share one episode: ``reset(seed=s)``
+    seeds env ``b`` (rows ``b * A .. b * A + A - 1``) with ``s + b``, like a
+    PettingZoo env seeded ``s + b``. A list has Gymnasium's one seed per row
+    (``num_envs`` entries; the A rows of each env must carry the same seed, and
+    rows that disagree are a ValueError) or one seed per env (B entries).
 
     Observations carry the role one-hot, so one shared policy can serve both
     roles. Rewards are the team reward on every row (``reward_mode="team"``) or
@@ -288,7 +331,7 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
     def reset(self, *, seed=None, options=None):
-        self._reset_core(seed, options)
+        self._reset_core(seed, options, rows=self.sim.A)
         return self.sim.observe().reshape(self.num_envs, -1), {}
 
     def step(self, actions):
@@ -318,7 +361,7 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
 
     def action_masks(self) -> np.ndarray:
         """(B * A, n_actions) bool: every agent row's mask."""
-        return self.sim.legal.reshape(self.num_envs, -1).astype(bool)
+        return self._legal().reshape(self.num_envs, -1).astype(bool)
 
 
 __all__ = ["AlertTriageAgentVectorEnv", "AlertTriageGymEnv", "AlertTriageVectorEnv"]

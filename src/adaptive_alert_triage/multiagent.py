@@ -60,7 +60,8 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-from pettingzoo.utils.conversions import parallel_to_aec, parallel_to_aec_wrapper
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 from .sim.config import ACTION_TYPES, resolve_config
 from .sim.engine import (
@@ -75,6 +76,7 @@ from .sim.engine import (
     OUTCOME_NAMES,
     STATUS_NAMES,
     StepOutcome,
+    check_seed,
     format_alert_id,
 )
 from .sim.fast import FastAlertSim
@@ -117,9 +119,15 @@ class AlertTriageParallelEnv(ParallelEnv):
             raise ValueError(f"reward_mode {reward_mode!r} is not one of {REWARD_MODES}")
         if masked_action not in MASKED_ACTION_MODES:
             raise ValueError(f"masked_action {masked_action!r} is not one of {MASKED_ACTION_MODES}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        seed = check_seed(seed)  # here, not at the first reset()
         if max_cycles is not None:
+            # PettingZoo's name for the horizon; two different horizons is a
+            # mistake to report, not to settle silently.
+            if "max_steps" in overrides and overrides["max_steps"] != max_cycles:
+                raise ValueError(
+                    f"max_cycles={max_cycles!r} and max_steps={overrides['max_steps']!r} "
+                    f"conflict; pass one of them (or equal values)"
+                )
             overrides["max_steps"] = max_cycles
         trace_spec, trace_options, scenario = _split_trace(scenario)
         if trace_spec is not None:
@@ -247,19 +255,53 @@ class AlertTriageParallelEnv(ParallelEnv):
                 i = self._check_agent(agent)  # raises the clear error
             if action is None:
                 continue
-            if type(action) is not int:  # the fast path skips only exact ints
-                try:
-                    action = operator.index(action)
-                except TypeError:
-                    raise TypeError(
-                        f"action for {agent} must be an int in [0, {n_actions}), got {action!r}"
-                    ) from None
-            if not 0 <= action < n_actions:
-                raise ValueError(
-                    f"action {action} for {agent} is out of range; allowed 0..{n_actions - 1}"
-                )
+            # The fast path takes only exact ints in range; the rest is checked.
+            if type(action) is not int or not 0 <= action < n_actions:
+                action = self._action_value(agent, action)
             values[i] = action
         return np.fromiter(values, np.int64, len(values))[None]
+
+    def _action_value(self, agent: str, action: Any) -> int:
+        """``action`` as an int of the action space, or the clear error. Bools
+        are refused although Python counts them as ints: ``True`` is no action
+        anyone means (and the gym faces refuse bool arrays too)."""
+        n_actions = self.sim.n_actions
+        if type(action) is not int:
+            if isinstance(action, (bool, np.bool_)):
+                raise TypeError(
+                    f"action for {agent} must be an int in [0, {n_actions}), got the bool "
+                    f"{action!r}"
+                )
+            try:
+                action = operator.index(action)
+            except TypeError:
+                raise TypeError(
+                    f"action for {agent} must be an int in [0, {n_actions}), got {action!r}"
+                ) from None
+        if not 0 <= action < n_actions:
+            raise ValueError(
+                f"action {action} for {agent} is out of range; allowed 0..{n_actions - 1}"
+            )
+        return action
+
+    def check_action(self, agent: str, action: Any) -> None:
+        """Raise the error `step` would raise for ``agent`` taking ``action`` now
+        (an unknown agent, a non-integer or out-of-range action, and with
+        ``masked_action="raise"`` a masked one); None is a NOOP. The AEC env
+        checks each action with it on the call that supplies it."""
+        i = self._check_agent(agent)
+        if action is None:
+            return
+        value = self._action_value(agent, action)
+        if self.masked_action == "raise" and self.agents and not self.sim.legal[0, i, value]:
+            raise self._masked_error(agent, value)
+
+    @staticmethod
+    def _masked_error(agent: str, action: int) -> ValueError:
+        return ValueError(
+            f"masked action for {agent}: action {action} is not allowed by its action_mask "
+            f"(pass masked_action='noop' to turn such actions into NOOPs)"
+        )
 
     def reset_arrays(self, seed: int | None = None, live_alerts: bool = False) -> None:
         """The core of `reset` without building per-agent dicts (options are
@@ -341,11 +383,7 @@ class AlertTriageParallelEnv(ParallelEnv):
                 raise
             legal = self.sim.legal[0]
             bad = next(a for i, a in enumerate(self.possible_agents) if not legal[i, actions[0, i]])
-            raise ValueError(
-                f"masked action for {bad}: action {int(actions[0, self._index[bad]])} is not "
-                f"allowed by its action_mask (pass masked_action='noop' to turn such actions "
-                f"into NOOPs)"
-            ) from None
+            raise self._masked_error(bad, int(actions[0, self._index[bad]])) from None
         if self.feed is not None and not self.sim.n_needing_reset:
             self._feed_step(out, observe)
         self._last_outcome, self._last_copy = out, None
@@ -462,11 +500,38 @@ def parallel_env(
     )
 
 
-def raw_env(**kwargs: Any) -> parallel_to_aec_wrapper:
+class AlertTriageAECEnv(parallel_to_aec_wrapper):
+    """PettingZoo's parallel-to-AEC conversion, with each action checked on the
+    call that supplies it.
+
+    The stock wrapper stores whatever it is given and hands the actions to the
+    parallel step after the last agent's turn: a bad action then fails there,
+    on someone else's call, and stays stored, so every later step fails until
+    reset(). Here a bad action (unknown type, out of range, masked when the env
+    raises on masked actions, or anything but None from an agent that is done)
+    raises before anything is stored: a rejected call changes nothing.
+    """
+
+    def step(self, action: Any) -> None:
+        if not hasattr(self, "_actions"):
+            raise RuntimeError("step() called before reset()")
+        agent = self.agent_selection
+        if agent not in self.terminations:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        if self.terminations[agent] or self.truncations[agent]:
+            if action is not None:
+                raise ValueError(f"{agent} is done: its action must be None, got {action!r}")
+        else:
+            self.env.check_action(agent, action)
+        super().step(action)
+
+
+def raw_env(**kwargs: Any) -> AlertTriageAECEnv:
     """The AEC version without PettingZoo's order-enforcing wrapper."""
-    return parallel_to_aec_wrapper(parallel_env(**kwargs))
+    return AlertTriageAECEnv(parallel_env(**kwargs))
 
 
-def env(**kwargs: Any):
-    """The AEC version (agents act in turn; the step resolves after the last)."""
-    return parallel_to_aec(parallel_env(**kwargs))
+def env(**kwargs: Any) -> OrderEnforcingWrapper:
+    """The AEC version (agents act in turn; the step resolves after the last,
+    each action checked on its own call)."""
+    return OrderEnforcingWrapper(AlertTriageAECEnv(parallel_env(**kwargs)))

@@ -58,6 +58,22 @@ from .rng import (
 )
 from .topology import build_layered_dag, fixed_topology
 
+
+def check_seed(seed: object) -> int | None:
+    """``seed`` as a Python int (or None), the one rule every face applies:
+    ints and numpy ints, not bools (a bool is an int to Python, never a seed
+    anyone meant), and not negative (PCG64 takes none)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f"seed must be a non-negative int or None, got {seed!r} ({type(seed).__name__})"
+        )
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    return int(seed)
+
+
 INVESTIGATE, IGNORE, ESCALATE, DELAY = range(4)
 N_VERBS = len(ACTION_TYPES)
 
@@ -433,14 +449,10 @@ class AlertSim:
             seeds = [None] * len(ids)
         if len(seeds) != len(ids):
             raise ValueError(f"got {len(seeds)} seeds for {len(ids)} envs")
-        for seed in seeds:
-            if seed is not None and (
-                isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
-            ):
-                raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        seeds = [check_seed(seed) for seed in seeds]
         for env, seed in zip(ids.tolist(), seeds):
             if seed is not None or self.episode[env] < 0:
-                self.stream_key[env] = stream_key_from_seed(None if seed is None else int(seed))
+                self.stream_key[env] = stream_key_from_seed(seed)
                 self.episode[env] = 0
             else:
                 self.episode[env] += 1
@@ -717,8 +729,7 @@ class AlertSim:
 
     def _step_held(self, actions, on_illegal: str, observe, held: np.ndarray) -> StepOutcome:
         saved = {name: getattr(self, name)[held].copy() for name in HELD_STATE}
-        actions = np.where(held[:, None], 0, np.asarray(actions))
-        out = self._step_all(actions, on_illegal, observe=False)
+        out = self._step_all(actions, on_illegal, observe=False, held=held)
         for name, value in saved.items():
             getattr(self, name)[held] = value
         self.n_needing_reset = int(self.needs_reset.sum())
@@ -765,7 +776,10 @@ class AlertSim:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``actions`` as int64, with the rows of ``held`` envs zeroed, and the
         mask of the masked ones; raises if they cannot be applied (before
-        anything changes)."""
+        anything changes). The range is checked in the given dtype, before the
+        cast (a uint64 beyond int64 would wrap), and on held rows too: an
+        ignored action must still be one of the space's; their masks are not
+        checked (a held env's mask is not the one its action was chosen on)."""
         B, A = self.B, self.A
         actions = np.asarray(actions)
         if actions.shape != (B, A):
@@ -774,14 +788,14 @@ class AlertSim:
             raise TypeError(f"actions must be integers, got dtype {actions.dtype}")
         if on_illegal not in ("raise", "noop"):
             raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
-        actions = actions.astype(np.int64)
-        if held is not None:
-            actions[held] = 0
         if actions.min() < 0 or actions.max() >= self.n_actions:
             bad = actions[(actions < 0) | (actions >= self.n_actions)]
             raise ValueError(
                 f"action {int(bad[0])} is out of range; allowed 0..{self.n_actions - 1}"
             )
+        actions = actions.astype(np.int64)
+        if held is not None:
+            actions[held] = 0
         legal = np.take_along_axis(self.legal, actions[:, :, None], axis=2)[:, :, 0] > 0
         masked = ~legal
         if masked.any() and on_illegal == "raise":
@@ -793,7 +807,11 @@ class AlertSim:
         return actions, masked
 
     def _step_all(
-        self, actions: np.ndarray, on_illegal: str = "raise", observe: bool = False
+        self,
+        actions: np.ndarray,
+        on_illegal: str = "raise",
+        observe: bool = False,
+        held: np.ndarray | None = None,
     ) -> StepOutcome:
         B, A, S, K = self.B, self.A, self.S, self.K
         cfg = self.config
@@ -801,7 +819,7 @@ class AlertSim:
             raise RuntimeError(
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
             )
-        actions, masked = self._checked_actions(actions, on_illegal)
+        actions, masked = self._checked_actions(actions, on_illegal, held)
         if masked.any():
             actions = np.where(masked, 0, actions)
 

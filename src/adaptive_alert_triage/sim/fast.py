@@ -1620,6 +1620,11 @@ class FastAlertSim(AlertSim):
         if on_illegal not in ("raise", "noop"):
             raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
         observe = self._check_observe(observe)
+        given = actions
+        if held is not None and (actions.min() < 0 or actions.max() >= self.n_actions):
+            # Held envs' actions are ignored, but must still be in the space;
+            # the reference's check, so the same first bad action is named.
+            self._reject_range(actions)
         actions = actions.astype(np.int64)  # a copy: masked actions are rewritten in it
         if held is not None:
             actions[held] = 0  # held envs' actions are ignored, whatever they were
@@ -1660,15 +1665,23 @@ class FastAlertSim(AlertSim):
             )
             done = _step(actions, running, autoreset, self._kernel, *records, obs, masks)
         if done < 0:
-            self._reject(actions, -1 - done)
+            self._reject(given, -1 - done)
         self.n_needing_reset = done
         # Positional: half the cost of 14 keywords, and a step makes one per call.
         if observe:
             return StepOutcome(actions, *records, obs, masks)
         return StepOutcome(actions, *records)
 
+    def _reject_range(self, actions: np.ndarray) -> None:
+        """Raise the reference's error for the first out-of-range action."""
+        bad = actions[(actions < 0) | (actions >= self.n_actions)]
+        raise ValueError(f"action {int(bad[0])} is out of range; allowed 0..{self.n_actions - 1}")
+
     def _reject(self, actions: np.ndarray, code: int) -> None:
-        """Raise the reference's error for a rejected action (nothing changed)."""
+        """Raise the reference's error for a rejected action (nothing changed).
+        ``actions`` as given, not the int64 copy: a uint64 beyond int64 wraps
+        negative in the copy (which is how the kernel catches it), and the
+        message names the value the caller passed."""
         B, A = self.B, self.A
         if code >= 2 * B * A:
             raise RuntimeError(f"env {code - 2 * B * A} has ended: reset() it")

@@ -54,8 +54,20 @@ def categorical(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
 
 def poisson_cdf(rate: float, cap: int) -> np.ndarray:
     """Inner CDF of a Poisson(rate) truncated at ``cap`` (len = cap)."""
-    probs = [math.exp(-rate) * rate**k / math.factorial(k) for k in range(cap)]
-    return np.cumsum(probs)
+    return np.cumsum([_poisson_pmf(rate, k) for k in range(cap)])
+
+
+def _poisson_pmf(rate: float, k: int) -> float:
+    """P(Poisson(rate) = k). The direct formula wherever it is finite, so every
+    CDF it has ever made keeps its bits (and the trajectories their draws);
+    where ``rate**k`` or ``k!`` is beyond a float (k >= 171, or a large rate) it
+    raises OverflowError, and the log-space form takes over."""
+    try:
+        return math.exp(-rate) * rate**k / math.factorial(k)
+    except OverflowError:
+        if rate == 0:
+            return 0.0  # k > 0 here: log(0) has no float, the probability is 0
+        return math.exp(k * math.log(rate) - rate - math.lgamma(k + 1))
 
 
 def uniform(u: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:

@@ -118,6 +118,31 @@ def slot_masks(present: np.ndarray, allow_escalate: bool = False) -> np.ndarray:
     return masks.reshape(present.shape[0], -1)
 
 
+def check_choices(
+    choices: Any, nvec: Sequence[int], what: str = "slot choice", column: str = "slot"
+) -> np.ndarray:
+    """``choices``, a (B, len(nvec)) array of integers with column ``j`` in
+    ``0..nvec[j] - 1``, as int64; else TypeError (not integers) or ValueError
+    naming the first bad value, its env and its ``column``. Why strict: a
+    choice beyond its range decodes to another slot's action (``1 + slot * 4 +
+    verb`` runs on into the next slot), and a cast to int truncates 2.7 to 2,
+    so garbage would train."""
+    array = np.asarray(choices)
+    nvec = np.asarray(nvec, dtype=np.int64)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{what}s must be integers, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != nvec.shape[0]:
+        raise ValueError(f"{what}s must have shape (n_envs, {nvec.shape[0]}), got {array.shape}")
+    bad = (array < 0) | (array >= nvec)
+    if bad.any():
+        b, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{what} {int(array[b, j])} (env {int(b)}, {column} {int(j)}) is out of range; "
+            f"allowed 0..{int(nvec[j]) - 1}"
+        )
+    return array.astype(np.int64)
+
+
 def slot_choices_to_members(
     choices: np.ndarray, present: np.ndarray, config: TaskConfig
 ) -> np.ndarray:
@@ -127,9 +152,10 @@ def slot_choices_to_members(
     fewer than K are taken, INVESTIGATE only while an investigator is free and
     ESCALATE only once (there is one desk); then IGNORE and DELAY with the
     members left, free investigators before the desk, as the single-agent env
-    assigns them. Choices on empty slots and beyond those limits are dropped.
+    assigns them. Choices on empty slots and beyond those limits are dropped;
+    a choice outside ``0..N_CHOICES - 1`` is an error (`check_choices`).
     """
-    choices = np.asarray(choices, dtype=np.int64)
+    choices = check_choices(choices, [N_CHOICES] * config.n_slots)
     present = np.asarray(present, dtype=bool)
     b_count = choices.shape[0]
     n_inv, desk = config.n_investigators, config.n_investigators
@@ -189,6 +215,7 @@ __all__ = [
     "POLICY_FORMAT",
     "base_dim",
     "check_assignable",
+    "check_choices",
     "layout",
     "member_row_to_decisions",
     "observation_vector",

@@ -121,7 +121,19 @@ class TriageVecEnv(VecEnv):
         return self._obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs, -1)
+        # Checked here, before anything is stored: an out-of-range slot choice
+        # would otherwise decode to another slot's action, and a cast would
+        # truncate 2.7 to 2.
+        what, column = (
+            ("slot choice", "slot") if self.action_mode == "slot" else ("action", "member")
+        )
+        actions = codec.check_choices(actions, self.action_space.nvec, what, column)
+        if actions.shape[0] != self.num_envs:
+            raise ValueError(
+                f"{what}s must have shape {(self.num_envs, len(self.action_space.nvec))}, "
+                f"got {actions.shape}"
+            )
+        self._actions = actions
 
     def step_wait(self):
         if self._obs is None:
