@@ -80,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=20)
     args = parser.parse_args()
+    if args.episodes < 1:  # a mean over no episodes is nan, not a comparison
+        parser.error(f"--episodes must be at least 1, got {args.episodes}")
     for task in ("easy", "medium", "hard"):
         scripted = run(task, TypeSplitTeam(), args.episodes)
         random = run(task, RandomTeam(seed=0), args.episodes)

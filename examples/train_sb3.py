@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 100:
         parser.error("--seed below 100 would train on the seeds alert-triage evaluate plays")
+    for option, value in (("--timesteps", args.timesteps), ("--n-envs", args.n_envs)):
+        if value is not None and value < 1:  # else it "trains" 0 steps and saves that model
+            parser.error(f"{option} must be at least 1, got {value}")
     if args.shared:
         import train_sb3_shared
 

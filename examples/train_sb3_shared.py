@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 100:
         parser.error("--seed below 100 would train on the seeds alert-triage evaluate plays")
+    for option, value in (("--timesteps", args.timesteps), ("--n-copies", args.n_copies)):
+        if value < 1:  # else it "trains" on nothing and saves that model
+            parser.error(f"{option} must be at least 1, got {value}")
+    if args.episodes < 0:
+        parser.error(f"--episodes must be at least 0, got {args.episodes}")
 
     try:
         import torch

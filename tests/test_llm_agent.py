@@ -366,6 +366,24 @@ def test_bind_follows_the_env_team(chat):
 
 
 # ---------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [
+        (float("nan"), ValueError),  # `nan <= 0` is False, so a sign test alone lets it in
+        (float("inf"), ValueError),
+        (0, ValueError),
+        (-1.5, ValueError),
+        ("30", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_timeout_must_be_a_positive_finite_number(timeout, error):
+    with pytest.raises(error, match="timeout must be a positive") as raised:
+        LLMAgent(model="m", api_key="k", timeout=timeout)
+    assert repr(timeout) in str(raised.value)
+    assert LLMAgent(model="m", api_key="k", timeout=2).timeout == 2.0
+
+
 def test_missing_model_or_key_is_a_clear_error(chat, monkeypatch):
     monkeypatch.delenv("MODEL_NAME")
     with pytest.raises(ValueError, match="MODEL_NAME"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -131,6 +132,69 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _agent_specs(value: str) -> list[str]:
+    """``--agents`` of replay: built-in names or ``MODULE:ATTR``, at least one,
+    each once (as ``evaluate`` requires of its agents)."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(
+            f"no agent in {value!r}; give comma-separated built-in agents "
+            f"{list(AGENT_NAMES)} or MODULE:ATTR"
+        )
+    bad = [v for v in items if ":" not in v and v not in AGENT_NAMES]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown agent {bad}; allowed {list(AGENT_NAMES)} or MODULE:ATTR"
+        )
+    if len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"each agent may be named once, got {items}")
+    return items
+
+
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (what a write would hit first)."""
+    path = path.absolute()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor)
+
+
+def _out_dir_problem(option: str, value: str) -> str | None:
+    """Why ``value`` cannot be (or be made) a directory to write into, or None.
+
+    Checked before the work, so a typo in an output path costs no run."""
+    path = Path(value)
+    try:
+        found = _first_existing(path)
+    except OSError as exc:  # e.g. a parent we may not even look into
+        return f"{option} {value!r} cannot be used: {exc}"
+    if found == path.absolute() and not found.is_dir():
+        return f"{option} {value!r} exists and is not a directory"
+    if not found.is_dir():
+        return f"{option} {value!r} cannot be made: {found} is not a directory"
+    if not os.access(found, os.W_OK | os.X_OK):
+        return f"{option} {value!r} is not writable: no write permission in {found}"
+    return None
+
+
+def _out_file_problem(option: str, value: str) -> str | None:
+    """Why a file cannot be written at ``value`` (its directory must exist), or None."""
+    path = Path(value)
+    parent = path.absolute().parent
+    try:
+        if path.is_dir():
+            return f"{option} {value!r} is a directory, not a file"
+        if not parent.is_dir():
+            return f"{option} {value!r} cannot be written: directory {parent} does not exist"
+        writable = os.access(parent, os.W_OK | os.X_OK) and (
+            not path.exists() or os.access(path, os.W_OK)
+        )
+    except OSError as exc:  # e.g. a parent we may not even look into
+        return f"{option} {value!r} cannot be used: {exc}"
+    return None if writable else f"{option} {value!r} is not writable"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Every agent on every task over seeded episodes: the table, results.json
     and the plots."""
@@ -139,6 +203,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import AgentError, evaluate, format_table
 
     agents = list(args.agents) + list(args.agent_module or [])
+    problem = _out_dir_problem("--out", args.out)
+    if problem:
+        return _fail(problem)
     try:
         results = evaluate(
             agents,
@@ -149,13 +216,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except AgentError as exc:
-        return _fail(str(exc), 1)
+        return _fail(str(exc), exc.exit_code)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    path.write_text(json.dumps(results, indent=1) + "\n")
+    try:  # checked up front, but the disk may still fill or change meanwhile
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1) + "\n")
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc}")
     config = results["config"]
     print(format_table(results["summary"]))
     print(
@@ -173,6 +243,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 print(f"wrote {png}")
         except ImportError as exc:
             print(f"plots skipped: {exc}", file=sys.stderr)
+        except OSError as exc:
+            return _fail(f"cannot write the plots to {out}: {exc}")
     return 0
 
 
@@ -188,6 +260,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return _fail(f"cannot read {path} as JSON: {exc}")
     from .evaluation import SCHEMA_VERSION
+    from .evaluation.plots import check_results, write_plots
 
     required = ("config", "summary", "episodes")
     if (
@@ -200,13 +273,21 @@ def cmd_plot(args: argparse.Namespace) -> int:
             f"(written by alert-triage evaluate, with keys {list(required)})"
         )
     try:
-        from .evaluation.plots import write_plots
-
-        written = write_plots(results, args.out or path.parent, args.timeline_agent)
+        check_results(results)
+    except ValueError as exc:
+        return _fail(f"{path} is not a usable results file: {exc}")
+    out = args.out or path.parent
+    problem = _out_dir_problem("--out", str(out))
+    if problem:
+        return _fail(problem)
+    try:
+        written = write_plots(results, out, args.timeline_agent)
     except ImportError as exc:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write the plots to {out}: {exc}")
     for png in written:
         print(f"wrote {png}")
     return 0
@@ -215,15 +296,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """One episode of one agent in the terminal, step by step, with the ansi render."""
     from .env import AdaptiveAlertTriageEnv
-    from .evaluation import AgentError, load_agent, play_episode
+    from .evaluation import AgentError, bind_agent, load_agent, play_episode
 
     try:
         agent = load_agent(args.agent)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc))
     env = AdaptiveAlertTriageEnv(task_id=args.task, render_mode="ansi")
-    if callable(getattr(agent, "bind", None)):
-        agent.bind(env)
+    try:
+        bind_agent(agent, env, args.agent)
+    except AgentError as exc:
+        return _fail(str(exc), exc.exit_code)
 
     class Narrated:
         """Prints the queue before each decision and the decisions after."""
@@ -242,9 +325,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return action
 
     try:
-        record = play_episode(env, Narrated(), args.seed)
+        record = play_episode(env, Narrated(), args.seed, name=args.agent)
     except AgentError as exc:
-        return _fail(str(exc), 1)
+        return _fail(str(exc), exc.exit_code)
     print(
         f"{args.agent} on {args.task}, seed {args.seed}: score {record['score']:.3f} "
         f"({'passed' if record['passed'] else 'not passed'}), return {record['return']:.1f}, "
@@ -257,10 +340,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """A stored alert stream as an episode, played and graded: the same trace
     and seed always give the same episode."""
     from .env import AdaptiveAlertTriageEnv
-    from .evaluation import AgentError, load_agent, play_episode
+    from .evaluation import AgentError, bind_agent, load_agent, play_episode
 
     if not Path(args.db).is_file():
         return _fail(f"--db {args.db!r} does not exist")
+    problem = args.json and _out_file_problem("--json", args.json)
+    if problem:
+        return _fail(problem)
     trace: dict[str, object] = {"db": args.db}
     if args.source:
         trace["source"] = args.source
@@ -282,12 +368,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  {trace_info.beyond} notifications fell past the last step and arrive on it")
     rows = []
     for name, agent in agents:
-        if callable(getattr(agent, "bind", None)):
-            agent.bind(env)
         try:
-            records = [play_episode(env, agent, args.seed + i) for i in range(args.episodes)]
+            bind_agent(agent, env, name)
+            records = [
+                play_episode(env, agent, args.seed + i, name=name) for i in range(args.episodes)
+            ]
         except AgentError as exc:
-            return _fail(str(exc), 1)
+            return _fail(str(exc), exc.exit_code)
         feed = env.team.feed.stats
         scores = [r["score"] for r in records]
         rows.append((name, records, feed))
@@ -309,7 +396,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 name: {"episodes": records, "external": feed} for name, records, feed in rows
             },
         }
-        Path(args.json).write_text(json.dumps(payload, indent=2))
+        try:  # checked up front, but the disk may still fill or change meanwhile
+            Path(args.json).write_text(json.dumps(payload, indent=2))
+        except OSError as exc:
+            return _fail(f"cannot write --json {args.json!r}: {exc}")
         print(f"wrote {args.json}")
     return 0
 
@@ -407,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--task", choices=list(TASKS), default="hard")
     replay.add_argument(
         "--agents",
-        type=lambda v: [a for a in v.split(",") if a],
+        type=_agent_specs,
         default=["rule"],
         help="comma-separated built-in agents or MODULE:ATTR (default rule)",
     )
@@ -451,8 +541,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")
     if getattr(args, "workers", 1) < 1:
         return _fail(f"--workers must be >= 1, got {args.workers}")
-    if getattr(args, "delay", 0.0) < 0:
-        return _fail(f"--delay must be >= 0, got {args.delay}")
+    if getattr(args, "seed", 0) < 0:  # checked here, not deep in the simulator mid-run
+        return _fail(f"--seed must be >= 0, got {args.seed}")
+    delay = getattr(args, "delay", 0.0)
+    if not math.isfinite(delay) or delay < 0:  # `nan < 0` is False: test finiteness
+        return _fail(f"--delay must be a finite number of seconds >= 0, got {args.delay}")
     return args.func(args)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from collections import Counter
@@ -296,8 +297,12 @@ class LLMAgent(TeamAwareAgent):
         if not api_key:
             raise ValueError("no API key: set OPENAI_API_KEY (or HF_TOKEN) or pass api_key=...")
         self.base_url = base_url or os.environ.get("API_BASE_URL") or None
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not math.isfinite(timeout) or timeout <= 0:  # `nan <= 0` is False: test finiteness
+            raise ValueError(
+                f"timeout must be a positive, finite number of seconds, got {timeout!r}"
+            )
         self.timeout = float(timeout)
         self.temperature = float(temperature)
         self.max_tokens = max_tokens

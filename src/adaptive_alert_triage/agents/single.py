@@ -38,12 +38,30 @@ class Agent:
         raise NotImplementedError
 
 
+def _count(name: str, value: int) -> int:
+    """A team count checked to be a true int >= 1 (a bool is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)
+
+
 class TeamAwareAgent(Agent):
-    """A policy that sizes its decisions to the team; `bind(env)` reads it."""
+    """A policy that sizes its decisions to the team; `bind(env)` reads it.
+
+    The team is the investigators plus the escalation desk, so ``team_size``
+    must exceed ``investigators``; checked here because a wrong size would
+    only show later, as illegal decisions the env rejects."""
 
     def __init__(self, team_size: int = 4, investigators: int = 3) -> None:
-        self.team_size = team_size
-        self.investigators = investigators
+        self.team_size = _count("team_size", team_size)
+        self.investigators = _count("investigators", investigators)
+        if self.investigators >= self.team_size:
+            raise ValueError(
+                f"investigators ({investigators}) must be fewer than team_size ({team_size}): "
+                "the team is the investigators plus the escalation desk"
+            )
 
     def bind(self, env) -> None:
         self.team_size = env.config.n_agents
@@ -76,6 +94,14 @@ class AlwaysAgent(TeamAwareAgent):
         self, action_type: str, greedy: bool = True, team_size: int = 4, investigators: int = 3
     ) -> None:
         super().__init__(team_size, investigators)
+        if not isinstance(action_type, str):
+            raise TypeError(
+                f"action_type must be a str, one of {list(ACTION_TYPES)}, got {action_type!r}"
+            )
+        if action_type not in ACTION_TYPES:
+            raise ValueError(f"unknown action_type {action_type!r}; allowed {list(ACTION_TYPES)}")
+        if not isinstance(greedy, bool):
+            raise TypeError(f"greedy must be a bool, got {greedy!r}")
         self.action_type = action_type
         self.greedy = greedy
 
@@ -242,6 +268,11 @@ class OracleAgent(Agent):
         self.env = env
 
     def act(self, observation):
+        if self.env is None:  # PPOAgent says the same when it has no env to read
+            raise ValueError(
+                "OracleAgent needs bind(env) before act(): it reads the hidden truth "
+                "through env.state()"
+            )
         state = self.env.state()
         visible = {a.id for a in observation.alerts}
         damage = {i.incident: i.damage for i in state.incidents}

@@ -4,6 +4,8 @@ from .registry import AGENT_NAMES, DEFAULT_AGENTS, agent_label, load_agent, rese
 from .runner import (
     SCHEMA_VERSION,
     AgentError,
+    AgentSetupError,
+    bind_agent,
     evaluate,
     format_table,
     play_episode,
@@ -17,7 +19,9 @@ __all__ = [
     "DEFAULT_AGENTS",
     "SCHEMA_VERSION",
     "AgentError",
+    "AgentSetupError",
     "agent_label",
+    "bind_agent",
     "bootstrap_ci",
     "evaluate",
     "format_table",

@@ -25,11 +25,88 @@ def _pyplot():
     return plt
 
 
+_SUMMARY_FIELDS = {
+    "agent": str,
+    "task": str,
+    "mean_score": float,
+    "ci_low": float,
+    "ci_high": float,
+}
+_EPISODE_FIELDS = {"agent": str, "task": str, "return": float}
+_TIMELINE_FIELDS = {"agent": str, "task": str, "seed": int, "budget": float}
+_TIMELINE_SERIES = ("queue_length", "budget_used", "failures", "cascades", "score")
+
+
+def _is(value: Any, kind: type) -> bool:
+    """``kind`` with JSON's number rules: an int is a float, a bool is neither."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def _check_rows(rows: Any, where: str, fields: dict[str, type]) -> None:
+    if not isinstance(rows, list):
+        raise ValueError(f"{where} must be a list, got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}[{i}] must be an object, got {type(row).__name__}")
+        for key, kind in fields.items():
+            if key not in row:
+                raise ValueError(f"{where}[{i}] has no {key!r} (it needs {list(fields)})")
+            if not _is(row[key], kind):
+                want = "a number" if kind is float else f"a {kind.__name__}"
+                raise ValueError(f"{where}[{i}][{key!r}] must be {want}, got {row[key]!r}")
+
+
+def check_results(results: Any) -> None:
+    """Raise a ValueError naming the first field the plots need and do not find.
+
+    A results file can be edited or truncated by hand; checking every field the
+    plotters read turns a KeyError deep in matplotlib code into a message."""
+    if not isinstance(results, dict):
+        raise ValueError(f"a results document must be an object, got {type(results).__name__}")
+    for key in ("config", "summary", "episodes"):
+        if key not in results:
+            raise ValueError(f"no {key!r}")
+    config = results["config"]
+    if not isinstance(config, dict):
+        raise ValueError(f"'config' must be an object, got {type(config).__name__}")
+    tasks = config.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        raise ValueError(f"config['tasks'] must be a non-empty list of task names, got {tasks!r}")
+    if "episodes" not in config:
+        raise ValueError("config has no 'episodes'")
+    _check_rows(results["summary"], "summary", _SUMMARY_FIELDS)
+    if not results["summary"]:
+        raise ValueError("'summary' is empty: there is nothing to plot")
+    _check_rows(results["episodes"], "episodes", _EPISODE_FIELDS)
+    thresholds = results.get("thresholds", {})
+    if not isinstance(thresholds, dict) or not all(_is(v, float) for v in thresholds.values()):
+        raise ValueError(f"'thresholds' must map tasks to numbers, got {thresholds!r}")
+    timelines = results.get("timelines", [])
+    _check_rows(timelines, "timelines", _TIMELINE_FIELDS)
+    for i, timeline in enumerate(timelines):
+        lengths = set()
+        for key in _TIMELINE_SERIES:
+            series = timeline.get(key)
+            if not isinstance(series, list) or not all(_is(v, float) for v in series):
+                raise ValueError(f"timelines[{i}][{key!r}] must be a list of numbers")
+            lengths.add(len(series))
+        if len(lengths) != 1 or 0 in lengths:
+            raise ValueError(
+                f"timelines[{i}] series {list(_TIMELINE_SERIES)} must be non-empty and of "
+                "one length"
+            )
+
+
 def write_plots(
     results: dict[str, Any], out_dir: str | Path, timeline_agent: str | None = None
 ) -> list[Path]:
     """Scores by agent and task with CI bars, the return distributions, and one
-    episode's timeline. Returns the paths written."""
+    episode's timeline. Returns the paths written.
+
+    A document without what the plots read is a ValueError (see `check_results`)."""
+    check_results(results)
     plt = _pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

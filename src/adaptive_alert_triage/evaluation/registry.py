@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ..tasks import reset_policy
+
 
 def _builtin(name: str) -> Callable[[], Any]:
     from .. import agents
@@ -55,8 +57,9 @@ def load_agent(spec: str) -> Any:
     """A fresh agent from a built-in name or ``package.module:Attribute``.
 
     The attribute may be a class or factory (called with no arguments) or a
-    ready agent object. Anything that cannot give an object with ``act`` is a
-    ValueError that says what was wrong.
+    ready agent object. Anything that cannot give an object with ``act``
+    (including a constructor that raises) is a ValueError that says what was
+    wrong, so the CLI reports a bad module instead of a traceback.
     """
     if not isinstance(spec, str) or not spec:
         raise TypeError(f"agent spec must be a non-empty string, got {spec!r}")
@@ -66,7 +69,10 @@ def load_agent(spec: str) -> Any:
                 f"unknown agent {spec!r}; built-in agents are {list(AGENT_NAMES)}, "
                 "or give your own as package.module:Attribute"
             )
-        return _builtin(spec)()
+        try:
+            return _builtin(spec)()
+        except ImportError as exc:  # a missing extra: a bad agent for the CLI, not a crash
+            raise ValueError(f"agent {spec!r}: {exc}") from exc
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"agent module {spec!r} must look like package.module:Attribute")
@@ -78,7 +84,16 @@ def load_agent(spec: str) -> Any:
         target = getattr(module, attribute)
     except AttributeError:
         raise ValueError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    agent = target() if inspect.isclass(target) or inspect.isfunction(target) else target
+    if inspect.isclass(target) or inspect.isfunction(target):
+        try:
+            agent = target()
+        except Exception as exc:  # a user's constructor may fail in any way; say whose
+            raise ValueError(
+                f"agent {spec!r} could not be made: {attribute}() raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    else:
+        agent = target
     if not callable(getattr(agent, "act", None)):
         raise ValueError(
             f"{spec!r} gave {type(agent).__name__}, which has no act(observation) method"
@@ -87,15 +102,6 @@ def load_agent(spec: str) -> Any:
 
 
 def reset_agent(agent: Any, seed: int) -> None:
-    """Call the agent's ``reset``, passing the episode seed when it takes one."""
-    reset = getattr(agent, "reset", None)
-    if reset is None:
-        return
-    try:
-        parameters = inspect.signature(reset).parameters
-    except (TypeError, ValueError):
-        parameters = {}
-    if "seed" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        reset(seed=seed)
-    else:
-        reset()
+    """Call the agent's ``reset``, passing the episode seed when it takes one
+    (the rule `tasks.run_episodes` follows too)."""
+    reset_policy(agent, seed)

@@ -28,16 +28,59 @@ CLAIM_VERBS = ("INVESTIGATE", "ESCALATE")
 
 
 class AgentError(RuntimeError):
-    """An agent broke the single-agent contract (an illegal decision or a crash)."""
+    """An agent broke the single-agent contract (an illegal decision or a crash).
+
+    ``exit_code`` is the status the CLI exits with: 1, as the run itself failed."""
+
+    exit_code = 1
 
 
-def play_episode(env: Any, agent: Any, seed: int, timeline: bool = False) -> dict[str, Any]:
+class AgentSetupError(AgentError):
+    """An agent could not be set up for an episode (``bind`` or ``reset`` raised).
+
+    Such an agent is unusable, like one whose constructor fails, so the CLI
+    treats it as a bad agent argument (status 2) rather than a failed run."""
+
+    exit_code = 2
+
+
+def _agent_name(agent: Any, name: str | None) -> str:
+    return name if name is not None else type(agent).__name__
+
+
+def bind_agent(agent: Any, env: Any, name: str | None = None) -> None:
+    """``agent.bind(env)`` when it has one; a failure is an `AgentSetupError`
+    naming the agent (``name``, default its class) and the exception."""
+    bind = getattr(agent, "bind", None)
+    if not callable(bind):
+        return
+    try:
+        bind(env)
+    except Exception as exc:  # a user's agent may fail in any way; say whose
+        raise AgentSetupError(
+            f"agent {_agent_name(agent, name)!r} failed in bind() on task "
+            f"{getattr(env, 'task_id', None)!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def play_episode(
+    env: Any, agent: Any, seed: int, timeline: bool = False, name: str | None = None
+) -> dict[str, Any]:
     """One seeded episode; returns its record (and its per-step timeline if asked).
 
     An agent with ``observe_result(reward, done, info)`` is told each step's result.
+    A failing agent raises `AgentError` (`AgentSetupError` from ``reset``) naming
+    the agent (``name``, default its class), the task, seed and step.
     """
+    label = _agent_name(agent, name)
     observation = env.reset(seed=seed)
-    reset_agent(agent, seed)
+    try:
+        reset_agent(agent, seed)
+    except Exception as exc:  # a user's agent may fail in any way; say whose
+        raise AgentSetupError(
+            f"agent {label!r} failed in reset() on task {env.task_id!r}, seed {seed}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     done, total, info = False, 0.0, {"task_score": 0.0, "task_passed": False}
     steps: dict[str, list[float]] = {
         k: [] for k in ("queue_length", "budget_used", "failures", "cascades", "reward", "score")
@@ -49,20 +92,26 @@ def play_episode(env: Any, agent: Any, seed: int, timeline: bool = False) -> dic
             action = agent.act(observation)
         except Exception as exc:  # a user's agent may fail in any way; say where
             raise AgentError(
-                f"agent failed in act() on task {env.task_id!r}, seed {seed}, "
+                f"agent {label!r} failed in act() on task {env.task_id!r}, seed {seed}, "
                 f"step {observation.episode_step}: {type(exc).__name__}: {exc}"
             ) from exc
         try:
             observation, reward, done, info = env.step(action)
         except (ValueError, TypeError) as exc:
             raise AgentError(
-                f"illegal decision on task {env.task_id!r}, seed {seed}, "
+                f"agent {label!r} made an illegal decision on task {env.task_id!r}, seed {seed}, "
                 f"step {observation.episode_step}: {exc}"
             ) from exc
         total += reward.value
         cascades += info["cascades_this_step"]
         if callable(getattr(agent, "observe_result", None)):  # e.g. LLMAgent's step log
-            agent.observe_result(reward, done, info)
+            try:
+                agent.observe_result(reward, done, info)
+            except Exception as exc:  # a user's agent may fail in any way; say whose
+                raise AgentError(
+                    f"agent {label!r} failed in observe_result() on task {env.task_id!r}, "
+                    f"seed {seed}, step {info['step']}: {type(exc).__name__}: {exc}"
+                ) from exc
         if timeline:
             used = sum(
                 1
@@ -103,11 +152,10 @@ def run_cell(
 
     agent = load_agent(spec)
     env = AdaptiveAlertTriageEnv(task_id=task_id)
-    if callable(getattr(agent, "bind", None)):
-        agent.bind(env)
+    bind_agent(agent, env, spec)
     records = []
     for seed in seeds:
-        record = play_episode(env, agent, seed, timeline=seed == timeline_seed)
+        record = play_episode(env, agent, seed, timeline=seed == timeline_seed, name=spec)
         records.append({"agent": agent_label(spec), "task": task_id, **record})
         if on_episode is not None:
             on_episode()

@@ -77,12 +77,18 @@ def train(
     """Train on ``task`` with its preset (``changes`` override preset fields),
     save the best validated model to ``out`` and the learning curve to
     ``curve``; returns a summary (times, best validation score)."""
+    preset = replace(PRESETS[task], **changes)
+    for name in ("timesteps", "n_envs"):  # a run of no steps would save an untrained model
+        value = getattr(preset, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     from sb3_contrib import MaskablePPO
 
     from .policy import SlotPolicy
 
     set_single_thread()
-    preset = replace(PRESETS[task], **changes)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     curve = Path(curve) if curve else out.with_suffix(".csv")
