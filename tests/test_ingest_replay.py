@@ -4,7 +4,9 @@ commands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -512,3 +514,115 @@ def test_faces_without_a_feed_refuse_a_trace_clearly():
 
     with pytest.raises(TypeError, match="trace scenario is played by"):
         AlertTriageGymEnv("hard", scenario={"trace": storm(2)})
+
+
+def _status_only(key: str, status: str) -> AlertEvent:
+    return AlertEvent(
+        "pagerduty", key, status, "unknown", "APPLICATION", 0.5, None, status_only=True
+    )
+
+
+def test_a_status_only_notification_never_creates_or_reopens_a_stored_alert(tmp_path):
+    with AlertStore(tmp_path / "a.db") as store:
+        assert store.record([_status_only("pagerduty:ghost", "firing")], "pagerduty").unknown == [
+            "pagerduty:ghost"
+        ]
+        trigger = AlertEvent("pagerduty", "pagerduty:k9", "firing", "edge", "NETWORK", 0.9)
+        done = store.record(
+            [
+                trigger,
+                _status_only("pagerduty:k9", "firing"),  # acknowledged while firing: known
+                _status_only("pagerduty:k9", "resolved"),  # resolved: closes it
+                _status_only("pagerduty:k9", "firing"),  # acknowledged after: reopens nothing
+                _status_only("pagerduty:k9", "resolved"),  # resolved again: nothing to close
+            ],
+            "pagerduty",
+        )
+        assert done.seqs == [2, 3, 4, 5, 6]
+        assert done.unknown == ["pagerduty:k9", "pagerduty:k9"]
+        (row,) = store.alerts()
+        assert (row["dedup_key"], row["status"], row["notifications"]) == (
+            "pagerduty:k9",
+            "resolved",
+            3,
+        )
+        assert store.open_events() == []
+        stats = store.stats()
+        assert (stats["alerts"], stats["firing"], stats["unknown"], stats["events"]) == (1, 0, 3, 6)
+        # A full notification fires it again, as a new alert would.
+        store.add([trigger], "pagerduty")
+        assert [e.dedup_key for e in store.open_events()] == ["pagerduty:k9"]
+
+
+def test_open_events_ignore_rows_an_older_store_made_from_status_only_notifications(tmp_path):
+    path = tmp_path / "old.db"
+    with AlertStore(path) as store:
+        store.add([AlertEvent("native", "native:real", "firing", "edge", "CPU", 0.7)], "native")
+        store.add([AlertEvent("native", "native:k", "firing", "edge", "CPU", 0.7)], "native")
+        store.add([AlertEvent("native", "native:k", "resolved", "edge", "CPU", 0.7)], "native")
+        store.add([_status_only("pagerduty:ghost", "firing")], "pagerduty")
+        store.add([_status_only("native:k", "firing")], "native")
+    # What the store wrote before it refused them: a phantom row, a reopened one.
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO alerts SELECT dedup_key, source, format, 'firing', service, alert_type, "
+            "severity, confidence, starts_at, ends_at, summary, labels, 0, 0, 1 FROM events "
+            "WHERE dedup_key = 'pagerduty:ghost'"
+        )
+        db.execute("UPDATE alerts SET status = 'firing' WHERE dedup_key = 'native:k'")
+    with AlertStore(path) as store:
+        assert len(store.alerts(status="firing")) == 3
+        assert [e.dedup_key for e in store.open_events()] == ["native:real"]
+        env = AdaptiveAlertTriageEnv("easy", live_source=LiveFeed(store))
+        env.reset(seed=0, options={"live_alerts": True})
+        assert set(env.team.feed.queued) == {"native:real"}
+
+
+def test_an_alert_dropped_on_a_full_queue_is_queued_when_re_sent_with_room(tmp_path):
+    def firing(i: int) -> AlertEvent:
+        return AlertEvent("native", f"native:k{i}", "firing", "edge", "CPU", 0.5, 0.9)
+
+    with AlertStore(tmp_path / "flood.db") as store:
+        env = AdaptiveAlertTriageEnv("easy", live_source=LiveFeed(store))
+        env.reset(seed=0, options={"live_alerts": True})
+        feed, sim = env.team.feed, env.sim
+        capacity = sim.config.queue_capacity
+        store.add([firing(i) for i in range(100)], "native")
+        env.step([])
+        stats = feed.stats
+        assert (stats["queued"], stats["dropped"]) == (61, 39)  # the queue is full
+        assert int(sim.queue_length[0]) == capacity
+        dropped = [i for i in range(100) if f"native:k{i}" not in feed.queued]
+
+        # The team clears the queue: the sender resolves every queued alert.
+        queued = [i for i in range(100) if f"native:k{i}" in feed.queued]
+        store.add([dataclasses.replace(firing(i), status="resolved") for i in queued], "native")
+        env.step([])
+        assert feed.queued == {} and int(sim.queue_length[0]) < capacity - 30
+
+        # The dropped alerts are still firing: re-sent, they are queued now.
+        store.add([firing(i) for i in dropped[:30]], "native")
+        _, _, _, info = env.step([])
+        assert set(feed.queued) == {f"native:k{i}" for i in dropped[:30]}
+        assert set(info["external_alerts"]["queued"].values()) == set(feed.queued)
+        assert (stats["queued"], stats["dropped"], stats["renotified"]) == (91, 39, 0)
+
+        # With no room, a re-sent dropped alert is counted as dropped again: new
+        # alerts fill the queue first, whatever room the step left.
+        rest = dropped[30:]
+        before = dict(stats)
+        store.add([firing(1000 + i) for i in range(capacity)] + [firing(i) for i in rest], "native")
+        env.step([])
+        assert int(sim.queue_length[0]) == capacity
+        assert not any(f"native:k{i}" in feed.queued for i in rest)
+        new_queued = stats["queued"] - before["queued"]
+        assert stats["dropped"] - before["dropped"] == capacity - new_queued + len(rest)
+        assert stats["renotified"] == 0
+        # A dropped alert is known to the episode until its sender resolves it.
+        ack = dataclasses.replace(firing(rest[1]), status_only=True)
+        store.add([dataclasses.replace(firing(rest[0]), status="resolved"), ack], "native")
+        env.step([])
+        assert (stats["unknown_key"], stats["renotified"]) == (0, 1)
+        store.add([dataclasses.replace(firing(rest[0]), status_only=True)], "native")
+        env.step([])
+        assert (stats["unknown_key"], stats["renotified"]) == (1, 1)

@@ -260,9 +260,15 @@ def test_every_example_payload_is_ingested_over_http(fresh, stem):
     assert all(k.startswith(f"{fmt}:") for k in body["keys"])
     assert body["last_seq"] == count
 
+    # A status-only notification (a PagerDuty acknowledge or resolve without a
+    # payload) of a key the store does not hold firing makes no alert.
+    ghosts = [e.dedup_key for e in parsed if isinstance(e, AlertEvent) and e.status_only]
+    assert body["unknown"] == ghosts
     rows = rows_by_key(db)
-    assert set(rows) == set(expected_keys)
+    assert set(rows) == set(expected_keys) - set(ghosts)
     for event in parsed:
+        if event.dedup_key in ghosts:
+            continue
         row = rows[event.dedup_key]
         assert (row["source"], row["format"]) == (fmt, fmt)
         assert (row["service"], row["alert_type"], row["status"]) == (
@@ -451,6 +457,68 @@ def test_a_pagerduty_acknowledge_keeps_what_the_trigger_said(fresh):
     row = rows_by_key(db)["pagerduty:edge-router-2/packet-loss"]
     assert row["status"] == "firing"
     assert (row["service"], row["alert_type"], row["severity"]) == ("edge-router", "NETWORK", 0.9)
+
+
+def test_a_status_only_notification_never_creates_or_reopens_an_alert(fresh):
+    client, db = fresh
+    ghost = {"event_action": "acknowledge", "dedup_key": "ghost"}
+    r = ingest(client, ghost)
+    assert r.status_code == 200 and r.json()["unknown"] == ["pagerduty:ghost"], r.text
+    assert rows_by_key(db) == {}  # logged as an event, but no alert
+
+    trigger = {
+        "event_action": "trigger",
+        "dedup_key": "k9",
+        "payload": {"summary": "disk full", "source": "db-1", "severity": "critical"},
+    }
+    assert ingest(client, trigger).json()["unknown"] == []
+    ack = {"event_action": "acknowledge", "dedup_key": "k9"}
+    assert ingest(client, ack).json()["unknown"] == []  # k9 is firing: a known key
+    assert rows_by_key(db)["pagerduty:k9"]["status"] == "firing"
+    assert ingest(client, {"event_action": "resolve", "dedup_key": "k9"}).status_code == 200
+    r = ingest(client, ack)
+    assert r.status_code == 200 and r.json()["unknown"] == ["pagerduty:k9"]
+    row = rows_by_key(db)["pagerduty:k9"]
+    assert (row["status"], row["notifications"], row["severity"]) == ("resolved", 3, 0.9)
+    with AlertStore(db) as store:
+        assert store.open_events() == []
+        stats = store.stats()
+    assert (stats["alerts"], stats["firing"], stats["unknown"], stats["events"]) == (1, 0, 2, 5)
+    assert client.get("/ingest/stats").json()["unknown"] == 2
+
+    # A live session queues none of them, and counts them as unknown when they arrive.
+    r = client.post("/env/reset/easy", json={"seed": 0, "options": {"live_alerts": True}})
+    session = {"X-Session-Id": r.json()["session_id"]}
+    info = client.post("/env/step", json=[], headers=session).json()["info"]
+    assert info["external_alerts"]["queued"] == {}
+    assert ingest(client, ghost).json()["unknown"] == ["pagerduty:ghost"]
+    assert ingest(client, ack).json()["unknown"] == ["pagerduty:k9"]
+    external = client.post("/env/step", json=[], headers=session).json()["info"]["external_alerts"]
+    assert external["queued"] == {}
+    assert external["stats"]["unknown_key"] == 2 and external["stats"]["queued"] == 0
+
+
+def test_a_non_ascii_token_is_compared_as_utf8(servers):
+    token = "sécret-ключ"
+    live, _ = servers.start(ingest_token=token)
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        utf8 = {"authorization": b"Bearer " + token.encode("utf-8")}
+        r = ingest(client, native("accented"), headers=utf8)
+        assert r.status_code == 200, r.text
+        assert client.get("/ingest/stats", headers=utf8).status_code == 200
+        for wrong in (
+            b"Bearer " + token.encode("utf-8")[:-1],
+            b"Bearer " + "sécret".encode(),  # a prefix of the token
+        ):
+            assert_json_error(ingest(client, native("x"), headers={"authorization": wrong}), 401)
+    latin = "sécret"  # a token Latin-1 can encode: only its UTF-8 bytes are accepted
+    live, _ = servers.start(ingest_token=latin)
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        assert_json_error(
+            ingest(client, native("y"), headers={"authorization": b"Bearer s\xe9cret"}), 401
+        )
+        r = ingest(client, native("y"), headers={"authorization": f"Bearer {latin}".encode()})
+        assert r.status_code == 200, r.text
 
 
 # --------------------------------------------------------------------------- 3. auth, no store

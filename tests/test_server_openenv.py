@@ -202,6 +202,31 @@ def test_http_bad_input_is_4xx_and_changes_nothing(http):
     assert http.get("/state").json()["step_count"] == 1
 
 
+def test_http_refuses_unhashable_task_ids_lax_seeds_and_non_finite_actions(http):
+    """The OpenEnv app on its own answers these as the whole server does: a 422
+    whose body is strict JSON (no NaN echoed back), and nothing changes."""
+    http.post("/reset", json={"task_id": "medium", "seed": 6, "episode_id": "keep"})
+    before = http.get("/state").json()
+    for task_id in (["easy"], {"a": 1}):
+        r = http.post("/reset", json={"task_id": task_id})
+        assert r.status_code == 422, r.text
+        assert repr(task_id) in r.json()["detail"] and "'hard'" in r.json()["detail"]
+    for seed in (True, "1", 1.0):
+        r = http.post("/reset", json={"seed": seed})
+        assert r.status_code == 422 and "seed must be" in r.text, (seed, r.text)
+    for raw in (
+        '{"action": {"alert_id": NaN, "action_type": "IGNORE"}}',
+        '{"action": {"decisions": [Infinity]}}',
+        '{"seed": NaN}',
+    ):
+        path = "/reset" if raw.startswith('{"seed"') else "/step"
+        r = http.post(path, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (raw, r.status_code, r.text)
+        assert "NaN" not in r.text and "Infinity" not in r.text
+        assert json.loads(r.text)["detail"]
+    assert http.get("/state").json() == before
+
+
 def test_http_step_after_done_is_409(http, events):
     http.post("/reset", json={"task_id": "easy", "seed": 2, "episode_id": "to-the-end"})
     steps, done = 0, False

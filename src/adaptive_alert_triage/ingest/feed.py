@@ -12,7 +12,13 @@
   alert;
 * a status-only ``firing`` notification (an acknowledgement) changes nothing,
   and one for a key the episode never saw is counted (``unknown_key``), not
-  queued: it says nothing about the alert.
+  queued: it says nothing about the alert;
+* a ``firing`` notification that finds the queue full is counted as
+  ``dropped``. The alert is still firing and nobody decided it, so a later
+  ``firing`` notification of it is queued if there is room then (counted as
+  ``queued``), or counted as ``dropped`` again if not. ``dropped`` counts
+  notifications that found the queue full, as the step's ``dropped_alerts``
+  does, not distinct alerts; a ``resolved`` one forgets the dropped alert.
 
 Services are matched by name to the episode's services (``svc-03``); any other
 name maps to a service by a stable hash of the name, so one real service is
@@ -90,6 +96,8 @@ class EpisodeFeed:
         self.episode_key = int(sim.id_key[b])
         self.queued: dict[str, int] = {}  # key -> queue counter of its alert
         self.decided: set[str] = set()  # keys whose alert left the queue, not by the sender
+        # Keys whose alert found the queue full: never decided, so queued when re-sent.
+        self.dropped: set[str] = set()
         self.ids: dict[str, str] = {}  # key -> the alert id the agent sees
         self.stats = dict.fromkeys(
             ("queued", "updated", "withdrawn", "renotified", "unknown_key", "dropped"), 0
@@ -124,13 +132,19 @@ class EpisodeFeed:
                 elif key in self.queued:
                     external.withdraw(sim, b, self.queued.pop(key))
                     self.stats["withdrawn"] += 1
-                elif key in self.decided:
+                elif key in self.decided or key in self.dropped:
                     self.decided.discard(key)  # it may fire again as a new alert
+                    self.dropped.discard(key)
                 else:
                     self.stats["unknown_key"] += 1
                 continue
             if ev.status_only:  # an acknowledgement: it shows nothing new
-                known = key in pending or key in self.queued or key in self.decided
+                known = (
+                    key in pending
+                    or key in self.queued
+                    or key in self.decided
+                    or key in self.dropped
+                )
                 self.stats["renotified" if known else "unknown_key"] += 1
                 continue
             if key in pending:
@@ -166,8 +180,9 @@ class EpisodeFeed:
         for (key, _alert), counter in zip(fresh, injection.counters):
             if counter < 0:
                 self.stats["dropped"] += 1
-                self.decided.add(key)
+                self.dropped.add(key)  # not decided: a re-notification may queue it
                 continue
+            self.dropped.discard(key)
             self.queued[key] = counter
             self.ids[key] = external.alert_id(sim, b, counter)
             self.stats["queued"] += 1

@@ -8,6 +8,13 @@ Two tables:
   notification updates the alert rather than duplicating it, and a
   ``resolved`` one closes it.
 
+A status-only notification (`AlertEvent.status_only`: a PagerDuty acknowledge
+or resolve without a payload) never creates or reopens an alert, as in
+`feed.EpisodeFeed`: it updates an alert that is firing (a resolve closes it),
+and one that names no firing alert changes no row and is counted as
+``unknown`` (`AlertStore.record`, ``stats()["unknown"]``). It is still logged
+in ``events``, where a live feed or replay counts it as an unknown key.
+
 `AlertStore.add` commits before it returns, with ``synchronous=FULL``: once a
 request has been acknowledged its alerts survive a crash of the server, and of
 the machine. One connection serves every thread, behind a lock: SQLite takes
@@ -22,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import AlertEvent
 
@@ -83,10 +90,20 @@ _UPSERT_FULL = _UPSERT + (
     "labels = excluded.labels, last_seen = excluded.last_seen, "
     "notifications = alerts.notifications + 1"
 )
-#: ... a status-only one changes its status alone.
-_UPSERT_STATUS = _UPSERT + (
-    "ends_at = COALESCE(excluded.ends_at, alerts.ends_at), "
-    "last_seen = excluded.last_seen, notifications = alerts.notifications + 1"
+#: ... a status-only one changes the status alone, of a firing alert only:
+#: an acknowledgement keeps it firing, a resolve closes it. It never makes a
+#: row (its service, type and severity are placeholders) nor reopens one.
+_UPDATE_STATUS = (
+    "UPDATE alerts SET status = ?, ends_at = COALESCE(?, ends_at), last_seen = ?, "
+    "notifications = notifications + 1 WHERE dedup_key = ? AND status = 'firing'"
+)
+#: Whether an alert is open follows from its log: its latest notification that
+#: is full or a resolution (a status-only firing one changes nothing) is a full
+#: firing one. ``{key}`` is the column naming the alert; ``{before}`` an extra
+#: condition on the notifications considered.
+_LATEST_STATE = (
+    "(SELECT p.status FROM events p WHERE p.dedup_key = {key}{before} "
+    "AND (p.status_only = 0 OR p.status = 'resolved') ORDER BY p.seq DESC LIMIT 1)"
 )
 
 
@@ -122,12 +139,22 @@ class StoredEvent(tuple):
     event = property(lambda self: self[3])
 
 
+class Recorded(NamedTuple):
+    """What `AlertStore.record` stored: the sequence number of each event, and
+    the dedup keys of the status-only ones that named no firing alert."""
+
+    seqs: list[int]
+    unknown: list[str]
+
+
 class AlertStore:
     """The SQLite store at ``path`` (created if missing)."""
 
     def __init__(self, path: str | Path) -> None:
-        if not isinstance(path, (str, Path)) or not str(path):
-            raise TypeError(f"store path must be a non-empty str or Path, got {path!r}")
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"store path must be a str or Path, got {path!r}")
+        if not str(path):  # a ValueError: the server reports it as a bad --db
+            raise ValueError("store path must not be empty")
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"store path {str(self.path)!r} is a directory, not a database file")
@@ -160,9 +187,16 @@ class AlertStore:
     ) -> list[int]:
         """Store ``events`` (one transaction, committed before returning) and
         return their sequence numbers."""
+        return self.record(events, fmt, received_at).seqs
+
+    def record(
+        self, events: Iterable[AlertEvent], fmt: str, received_at: float | None = None
+    ) -> Recorded:
+        """`add`, also saying which status-only events named no firing alert."""
         events = list(events)
         now = time.time() if received_at is None else float(received_at)
         seqs: list[int] = []
+        unknown: list[str] = []
         with self._lock, self._db:
             for ev in events:
                 labels = json.dumps(ev.labels, sort_keys=True)
@@ -187,8 +221,15 @@ class AlertStore:
                     ),
                 )
                 seqs.append(int(cur.lastrowid))
+                if ev.status_only:
+                    cur = self._db.execute(
+                        _UPDATE_STATUS, (ev.status, ev.ends_at, now, ev.dedup_key)
+                    )
+                    if cur.rowcount == 0:
+                        unknown.append(ev.dedup_key)
+                    continue
                 self._db.execute(
-                    _UPSERT_STATUS if ev.status_only else _UPSERT_FULL,
+                    _UPSERT_FULL,
                     (
                         ev.dedup_key,
                         ev.source,
@@ -206,7 +247,7 @@ class AlertStore:
                         now,
                     ),
                 )
-        return seqs
+        return Recorded(seqs, unknown)
 
     # ------------------------------------------------------------------ reads
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -269,10 +310,13 @@ class AlertStore:
         return out
 
     def open_events(self) -> list[AlertEvent]:
-        """The alerts still firing, as events (their latest state)."""
+        """The alerts still firing, as events (their latest state). The log
+        must agree: a row that a status-only notification made or reopened (as
+        stores written before it was refused hold) is not an open alert."""
+        latest = _LATEST_STATE.format(key="alerts.dedup_key", before="")
         rows = self._query(
             f"SELECT {_EVENT_COLUMNS} FROM alerts WHERE status = 'firing' "
-            "ORDER BY first_seen, dedup_key"
+            f"AND {latest} = 'firing' ORDER BY first_seen, dedup_key"
         )
         return [_event_from_row(row) for row in rows]
 
@@ -282,6 +326,11 @@ class AlertStore:
             "SELECT COUNT(*), MIN(received_at), MAX(received_at) FROM events"
         )[0]
         by_status = dict(self._query("SELECT status, COUNT(*) FROM alerts GROUP BY status"))
+        latest = _LATEST_STATE.format(key="e.dedup_key", before=" AND p.seq < e.seq")
+        (unknown,) = self._query(
+            "SELECT COUNT(*) FROM events e WHERE e.status_only = 1 "
+            f"AND COALESCE({latest}, '') != 'firing'"
+        )[0]
         by_source = {
             source: {"events": n, "alerts": 0}
             for source, n in self._query("SELECT source, COUNT(*) FROM events GROUP BY source")
@@ -302,6 +351,8 @@ class AlertStore:
             "alerts": int(sum(by_status.values())),
             "firing": int(by_status.get("firing", 0)),
             "resolved": int(by_status.get("resolved", 0)),
+            # status-only notifications that named no firing alert: stored, no alert
+            "unknown": int(unknown),
             "first_received": first,
             "last_received": last,
             "by_source": by_source,

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..ingest.feed import LiveFeed
 from ..ingest.store import AlertStore
+from . import wire
 from .ingest_api import IngestApi
 from .legacy import LegacyApi, TrainSocket, install_error_handlers
 from .metrics import ServerMetrics, results_summary
@@ -32,13 +33,18 @@ DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a step is a few hundred bytes
 
 class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` gets a 413 JSON error,
-    whether it declares its length or streams."""
+    whether it declares its length or streams.
 
-    def __init__(self, app, max_bytes: int) -> None:
+    A streamed body (chunked, no Content-Length) is read whole, up to the
+    limit, before the app sees it: an error raised from inside the app's own
+    body reading would be caught by FastAPI's body parsing and answered as a
+    400 "error parsing the body" instead of the 413."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared: int | None = None
@@ -56,35 +62,39 @@ class BodyLimit:
         if declared is not None and not chunked:
             # The HTTP server delivers exactly the declared length: nothing to count.
             return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # http.disconnect: the client left mid-body; nobody to answer
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_bytes:
+                return await self._reject(send, self._too_big(seen), 413)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole: dict[str, Any] | None = {
+            "type": "http.request",
+            "body": b"".join(chunks),
+            "more_body": False,
+        }
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay() -> dict[str, Any]:
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()  # after the body: http.disconnect, when it comes
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._reject(send, self._too_big(seen), 413)
+        await self.app(scope, replay, send)
 
     def _too_big(self, size: int) -> str:
         return f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"
 
     @staticmethod
-    async def _reject(send, detail: str, status: int) -> None:
+    async def _reject(send: Any, detail: str, status: int) -> None:
         body = json.dumps({"detail": detail}).encode()
         await send(
             {
@@ -97,10 +107,6 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def create_server_app(
@@ -154,7 +160,13 @@ def create_server_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        # OpenEnv's /step raises HTTPException(422, detail=e.errors()), which
+        # echoes the input (a NaN, say): made JSON-safe, or encoding it fails.
+        return JSONResponse(
+            {"detail": wire.validation_errors(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -169,10 +181,8 @@ def create_server_app(
 
 
 def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
+    """The errors without the ``input`` they echo, which may not be JSON."""
+    return wire.validation_errors(exc.errors())
 
 
 app = create_server_app(
@@ -225,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_sessions < 1:
         parser_error = f"--max-sessions must be >= 1, got {args.max_sessions}"
         raise SystemExit(f"alert-triage serve: error: {parser_error}")
+    if not args.db:
+        raise SystemExit("alert-triage serve: error: --db needs a file path, got an empty one")
     try:
         server_app = create_server_app(
             max_sessions=args.max_sessions,
@@ -233,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             db_path=args.db,
             ingest_token=args.ingest_token,
         )
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # a bad --db or --ingest-token
         raise SystemExit(f"alert-triage serve: error: {exc}") from None
     # The imports (FastAPI, OpenEnv, numpy, ...) leave ~300k objects that live as
     # long as the server; every full collection would walk them all again (tens

@@ -7,6 +7,9 @@ stored (and committed) before the reply, the bad ones are listed by index with
 the reason. Status codes:
 
 * 200: every alert stored (an empty batch is fine; a bare ``[]`` is read as native);
+  ``unknown`` lists the keys of status-only notifications (a PagerDuty
+  acknowledge or resolve without a payload) that named no firing alert: they
+  are logged, and create or reopen no alert;
 * 207: some stored, some rejected (the body says which);
 * 400 / 415 / 422: nothing stored (malformed JSON, unknown format, every alert
   invalid), with a ``detail`` that says why;
@@ -42,16 +45,23 @@ class IngestApi:
             raise ValueError("the ingest token must be a non-empty string or None")
         self.store = store
         self.metrics = metrics
-        self._token = token.encode() if token else None
+        try:
+            # surrogateescape: the raw bytes of a command-line argument that is not UTF-8
+            self._token = token.encode("utf-8", "surrogateescape") if token else None
+        except UnicodeEncodeError:
+            raise ValueError("the ingest token must be text that UTF-8 can encode") from None
 
     def _authorize(self, request: Request) -> None:
+        """Compare the header's raw bytes with the token's UTF-8 bytes. Starlette
+        decodes header values as Latin-1, so that string re-encoded as Latin-1
+        is the bytes that were sent (as UTF-8, what clients send, it would not be)."""
         if self._token is None:
             return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self._token
-        ):
+        header = request.headers.get("authorization", "").encode("latin-1")
+        scheme, _, given = header.partition(b" ")
+        # Strip only ASCII blanks: str.strip would also eat bytes 0x85 and 0xA0,
+        # which occur inside UTF-8 sequences.
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(b" \t"), self._token):
             self.metrics.ingest_rejected.labels(format="unknown", reason="unauthorized").inc()
             raise ApiError(
                 401, "ingestion needs 'Authorization: Bearer <token>' with the server's token"
@@ -109,7 +119,8 @@ class IngestApi:
                     "rejected": rejected,
                 },
             )
-        seqs = await run_in_threadpool(self.store.add, good, used) if good else []
+        recorded = await run_in_threadpool(self.store.record, good, used) if good else None
+        seqs = recorded.seqs if recorded is not None else []
         for event in good:
             self.metrics.ingest_alerts.labels(
                 source=event.source, format=used, status=event.status
@@ -121,6 +132,8 @@ class IngestApi:
             "rejected": rejected,
             "keys": [event.dedup_key for event in good],
             "last_seq": seqs[-1] if seqs else None,
+            # stored, but they create or reopen nothing: no firing alert has their key
+            "unknown": recorded.unknown if recorded is not None else [],
         }
         return JSONResponse(body, status_code=207 if rejected else 200)
 

@@ -13,6 +13,9 @@ socket. Errors are 4xx JSON with a ``detail``:
   ...}`` and **costs the step**: the team makes no decision and time advances, so
   a client that keeps sending bad actions still reaches the end of the episode
   (the reply carries ``done``). The socket stays open.
+* A ``/ws/train`` reset message has ``task_id``, ``seed`` and ``options`` and
+  nothing else; a bad one (any other field, an unknown task, a bad seed) is
+  answered with an error, takes no step, and leaves the socket with no episode.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ PUBLIC_INFO_FIELDS = (
     "terminated",
     "truncated",
 )
+
+#: The fields of a /ws/train reset message.
+WS_RESET_FIELDS = ("type", "task_id", "seed", "options")
 
 
 class ApiError(Exception):
@@ -172,7 +178,7 @@ class LegacyApi:
 
     def _check_reset(self, task_id: str, seed: Any, options: Any) -> bool:
         """Validate a reset; returns whether it asks for live alerts."""
-        if task_id not in TASKS:
+        if not isinstance(task_id, str) or task_id not in TASKS:  # /ws/train sends any JSON
             raise ApiError(404, f"unknown task_id {task_id!r}; allowed: {list(TASKS)}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ApiError(422, f"seed must be a non-negative integer or null, got {seed!r}")
@@ -345,6 +351,11 @@ class LegacyApi:
                 if session is not None:
                     self.store.close(session.id, reuse=True)  # this socket was its only user
                     session = None
+                unknown = sorted(set(message) - set(WS_RESET_FIELDS))
+                if unknown:  # as /env/reset does: a misspelt "seed" must not pass unseen
+                    raise ApiError(
+                        422, f"unknown reset field(s) {unknown}; allowed: {list(WS_RESET_FIELDS)}"
+                    )
                 session, observation = self.reset(
                     message.get("task_id", "easy"),
                     message.get("seed"),
@@ -447,7 +458,7 @@ SESSION_ID_OPENAPI: dict[str, Any] = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": wire.json_safe(exc.detail)}, status_code=exc.status)
 
 
 class TrainSocket:

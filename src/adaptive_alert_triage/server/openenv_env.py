@@ -39,11 +39,19 @@ Errors
 
     * 422 `InvalidActionError`: an alert id not in the current observation, two
       decisions for one alert, more decisions than the team can make.
-    * 422 `InvalidRequestError`: an unknown task, a bad seed, an unknown reset option.
+    * 422 `InvalidRequestError`: an unknown task (any ``task_id`` that is not
+      one of the task names, a list or an object too), a bad seed, an unknown
+      reset option. Over HTTP a ``seed`` that is not an int (``true``, ``"1"``,
+      ``1.0``) is refused by the body model (`StrictResetRequest`) instead, with
+      FastAPI's list of errors as the detail.
     * 409 `NoEpisodeError`: a step before any reset.
     * 409 `EpisodeDoneError`: a step after the episode ended (reset to play again).
     * 404 `UnknownEpisodeError`: a step naming an HTTP episode the app does not hold.
     * 404 `UnknownSplitError`: a task-API request for a split other than ``test``.
+
+    An error's detail never echoes the request's values as JSON (a NaN in an
+    action would make it unencodable): validation errors keep ``loc``, ``msg``
+    and ``type`` only (`wire.validation_errors`).
 """
 
 from __future__ import annotations
@@ -56,19 +64,23 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from importlib import metadata as importlib_metadata
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from openenv.core import Action, Environment, Observation, State, create_app
-from openenv.core.env_server.types import EnvironmentMetadata
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from openenv.core.env_server.types import EnvironmentMetadata, ResetRequest
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..env import AdaptiveAlertTriageEnv, live_alerts_option
 from ..models import Action as TriageAction
 from ..models import ActionTypeName, Alert
 from ..sim.config import get_task
 from ..tasks import GRADERS
+from . import wire
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +93,8 @@ TASK_NAMES = {
     "hard": "Cascading Failures Prevention",
 }
 TASK_SCORING = {
-    "easy": "correct decisions / graded decisions; a critical incident that failed "
-    "while none of its alerts was decided counts as one incorrect decision",
+    "easy": "correct decisions / (graded decisions + critical incidents seen and never "
+    "decided + failures of incidents seen)",
     "medium": "weighted resolved alerts x resource efficiency",
     "hard": "(prevented failures - system instability penalty) / max possible; "
     "an episode ended by the failure threshold does not pass",
@@ -553,7 +565,7 @@ class AlertTriageEnvironment(
             task_id = by_index
         if task_id is None:
             task_id = "easy"
-        if task_id not in GRADERS:
+        if not isinstance(task_id, str) or task_id not in GRADERS:  # a list is not hashable
             raise InvalidRequestError(f"unknown task_id {task_id!r}; allowed: {list(TASK_IDS)}")
         return task_id
 
@@ -719,6 +731,71 @@ async def _alert_triage_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """OpenEnv's ``HTTPException(422, detail=e.errors())`` echoes the input,
+    which may be a NaN that no JSON encoder takes: the detail is made safe."""
+    detail = wire.validation_errors(getattr(exc, "detail", str(exc)))
+    status = getattr(exc, "status_code", 400)
+    return JSONResponse(
+        {"detail": detail}, status_code=status, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else str(exc)
+    return JSONResponse({"detail": wire.validation_errors(errors)}, status_code=422)
+
+
+class StrictResetRequest(ResetRequest):
+    """OpenEnv's ``/reset`` body with a strict ``seed``. OpenEnv's own model
+    reads ``true``, ``"1"`` and ``1.0`` as seed 1 before the environment sees
+    them; every other face (``/ws``, ``/env/reset``, ``/ws/train``) refuses them."""
+
+    seed: int | None = Field(
+        default=None, ge=0, description="Random seed for reproducible episodes"
+    )
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _an_int(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"seed must be an int >= 0 or null, got {value!r}")
+        return value
+
+
+def _strict_reset(app: FastAPI) -> None:
+    """Serve ``POST /reset`` through OpenEnv's own handler, with
+    `StrictResetRequest` as the body model (same path, same documentation)."""
+    found = [
+        i
+        for i, r in enumerate(app.router.routes)
+        if isinstance(r, APIRoute) and r.path == "/reset" and "POST" in r.methods
+    ]
+    if len(found) != 1:
+        raise RuntimeError("OpenEnv's app does not have the one POST /reset route expected")
+    index = found[0]
+    original: APIRoute = app.router.routes.pop(index)
+    openenv_reset = original.endpoint
+
+    async def reset(
+        request: Annotated[StrictResetRequest, Body(default_factory=StrictResetRequest)],
+    ) -> Any:
+        return await openenv_reset(request)
+
+    app.add_api_route(
+        "/reset",
+        reset,
+        methods=["POST"],
+        response_model=original.response_model,
+        tags=original.tags,
+        summary=original.summary,
+        description=original.description,
+        responses=original.responses,
+        name=original.name,
+    )
+    app.router.routes.insert(index, app.router.routes.pop())
+
+
 def build_openenv_app(
     max_concurrent_envs: int = 64,
     on_event: EventHook | None = None,
@@ -750,6 +827,9 @@ def build_openenv_app(
     )
     app.title = "Adaptive Alert Triage (OpenEnv)"
     app.add_exception_handler(AlertTriageError, _alert_triage_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    _strict_reset(app)
     app.add_middleware(_MarkTransport)
     app.state.openenv_http_episodes = http_episodes
     return app
@@ -769,6 +849,7 @@ __all__ = [
     "InvalidRequestError",
     "NoEpisodeError",
     "ProcessedDecision",
+    "StrictResetRequest",
     "TriageDecision",
     "UnknownEpisodeError",
     "UnknownSplitError",

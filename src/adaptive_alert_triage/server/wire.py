@@ -20,11 +20,15 @@ reference: what the server accepts, the values it reads and the messages of its
 
 Without orjson installed (the ``[server]`` extra installs it) everything goes to
 the standard library.
+
+`json_safe` and `validation_errors` make an error's ``detail`` encodable as
+strict JSON whatever the request held, so that a 4xx never becomes a 500.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -71,3 +75,36 @@ def dumps_bytes(obj: Any) -> bytes:
 def dumps(obj: Any) -> str:
     """``obj`` as compact JSON text (for a WebSocket text frame)."""
     return dumps_bytes(obj).decode()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` made strict-JSON encodable, for an error's ``detail``: an
+    error may echo what the client sent (a NaN, an Infinity) or carry objects
+    (an exception in a validation error's ``ctx``), and an encoder that fails
+    on them would turn a 4xx into a 500. Non-finite floats become None, other
+    values that JSON lacks become their ``str``."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def validation_errors(errors: Any) -> Any:
+    """Pydantic's ``errors()`` as an error ``detail``: each error's ``loc``,
+    ``msg`` and ``type`` (never the ``input`` it echoes, nor its ``ctx``);
+    anything else as `json_safe` makes it."""
+    if isinstance(errors, list) and all(isinstance(e, dict) and "msg" in e for e in errors):
+        return [
+            {
+                "loc": json_safe(list(e.get("loc", ()))),
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in errors
+        ]
+    return json_safe(errors)
