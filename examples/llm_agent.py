@@ -15,17 +15,47 @@ decision, so a flaky model costs score, never the episode. The [START] / [STEP]
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
 
 
+def _seed(text: str) -> int:
+    """A seed for argparse: the env takes non-negative ints only."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A request timeout for argparse: positive and finite (float() takes "nan")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text!r}")
+    return value
+
+
+def _missing_config() -> bool:
+    """Whether the variables LLMAgent reads are unset, so the hint applies."""
+    key = os.environ.get("OPENAI_API_KEY") or os.environ.get("HF_TOKEN")
+    return not (os.environ.get("MODEL_NAME") and key)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=("easy", "medium", "hard"), default="easy")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the first episode")
     parser.add_argument("--episodes", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per request")
     parser.add_argument("--quiet", action="store_true", help="only print the scores")
     args = parser.parse_args(argv)
     if args.episodes < 1:
@@ -37,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         agent = LLMAgent(timeout=args.timeout, echo=not args.quiet)
     except (ImportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print(
-            "Set MODEL_NAME and OPENAI_API_KEY (or HF_TOKEN), and API_BASE_URL for an "
-            "endpoint other than OpenAI's.",
-            file=sys.stderr,
-        )
+        if _missing_config():
+            print(
+                "Set MODEL_NAME and OPENAI_API_KEY (or HF_TOKEN), and API_BASE_URL for an "
+                "endpoint other than OpenAI's.",
+                file=sys.stderr,
+            )
         return 2
 
     env = AdaptiveAlertTriageEnv(args.task)

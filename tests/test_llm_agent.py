@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ SLOW = 1.0  # how long a "slow" reply takes: past the timeout
 
 @dataclass
 class Reply:
-    content: str | None = None
+    content: Any = None  # sent as the message's "content", whatever its JSON type
     status: int = 200
     delay: float = 0.0
 
@@ -311,6 +312,75 @@ def test_an_error_and_a_timeout_fall_back(agent, chat, env, observation, caplog)
     assert "source=fallback" in line and "error=api,timeout" in line
 
 
+def test_a_list_of_text_parts_is_read_as_its_joined_text(agent, chat, observation):
+    """The chat API's content-part form, ``[{"type": "text", "text": ...}]``,
+    which some OpenAI-compatible servers answer with."""
+
+    def parts(ids: list[str]) -> Reply:
+        text = valid(ids).content
+        half = len(text) // 2
+        return Reply([{"type": "text", "text": text[:half]}, {"type": "text", "text": text[half:]}])
+
+    chat.script.append(parts)
+    actions = agent.act(observation)
+    assert pairs(actions) == expected_valid(observation)
+    assert agent.last_source == "llm" and agent.stats["parse_errors"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "counter"),
+    [
+        (123, "parse_errors"),
+        (1.5, "parse_errors"),
+        (True, "parse_errors"),
+        ({"decisions": []}, "parse_errors"),
+        ([{"type": "refusal", "refusal": "I cannot help with that."}], "parse_errors"),
+        (["a bare string part"], "parse_errors"),
+        ([{"type": "text", "text": 42}], "parse_errors"),
+        ([], "empty_replies"),
+        ([{"type": "text", "text": "  "}], "empty_replies"),
+    ],
+    ids=["int", "float", "bool", "object", "refusal", "str-part", "int-text", "no-parts", "blank"],
+)
+def test_content_that_is_not_text_is_counted_retried_and_falls_back(
+    agent, chat, env, observation, content, counter
+):
+    chat.script.extend([lambda ids: Reply(content)] * 2)
+    actions = agent.act(observation)
+    rules = RuleBasedAgent()
+    rules.bind(env)
+    assert pairs(actions) == pairs(rules.act(observation))
+    assert agent.last_source == "fallback" and agent.last_errors == [counter, counter]
+    assert agent.stats[counter] == 2 and agent.stats["retries"] == 1
+    assert "could not be used" in chat.requests[1]["messages"][-1]["content"]
+    env.step(actions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 1000,
+        '{"decisions": ' + "[" * 100_000,
+        # decodable, but deep enough to trouble whatever walks the metadata later
+        '{"decisions": [{"alert_id": "ID0", "action_type": "DELAY", "reason": '
+        + "[" * 500
+        + "]" * 500
+        + "}]}",
+    ],
+    ids=["open-brackets", "very-deep", "deep-extra-key"],
+)
+def test_deeply_nested_json_is_a_parse_error(agent, chat, env, observation, text):
+    chat.script.extend([lambda ids: Reply(text.replace("ID0", ids[0]))] * 2)
+    actions = agent.act(observation)
+    assert agent.last_source == "fallback"
+    assert agent.last_errors == ["parse_errors", "parse_errors"]
+    assert "nests deeper than" in chat.requests[1]["messages"][-1]["content"]
+    env.step(actions)
+    with pytest.raises(ReplyError) as info:
+        parse_decisions(text.replace("ID0", observation.alerts[0].id), observation, 3, 2)
+    assert info.value.kind == "parse_errors"
+
+
 def test_illegal_replies_never_reach_the_env(agent, chat, env, observation):
     chat.script.extend([two_escalates, unknown_id])
     actions = agent.act(observation)
@@ -384,6 +454,46 @@ def test_timeout_must_be_a_positive_finite_number(timeout, error):
     assert LLMAgent(model="m", api_key="k", timeout=2).timeout == 2.0
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("temperature", float("nan"), ValueError),  # every request would fail
+        ("temperature", float("inf"), ValueError),
+        ("temperature", -1, ValueError),
+        ("temperature", 2.5, ValueError),  # the OpenAI API allows 0..2
+        ("temperature", "0.5", TypeError),
+        ("temperature", True, TypeError),
+        ("temperature", None, TypeError),
+        ("max_tokens", -5, ValueError),
+        ("max_tokens", 0, ValueError),
+        ("max_tokens", "many", TypeError),
+        ("max_tokens", 1.5, TypeError),
+        ("max_tokens", True, TypeError),
+        ("model", 5, TypeError),
+        ("base_url", 5, TypeError),
+        ("api_key", 5, TypeError),
+        ("echo", "no", TypeError),
+        ("echo", 1, TypeError),
+        ("fallback", "rule", TypeError),
+        ("fallback", 5, TypeError),
+        ("fallback", RuleBasedAgent, TypeError),  # the class, not an agent
+    ],
+)
+def test_bad_settings_are_rejected_at_construction(name, value, error):
+    kwargs = {"model": "m", "api_key": "k", name: value}
+    with pytest.raises(error, match=name) as raised:
+        LLMAgent(**kwargs)
+    assert repr(value) in str(raised.value)
+
+
+def test_good_settings_are_kept():
+    fallback = RuleBasedAgent()
+    agent = LLMAgent(model="m", api_key="k", temperature=2, max_tokens=1, fallback=fallback)
+    assert agent.temperature == 2.0 and isinstance(agent.temperature, float)
+    assert agent.max_tokens == 1 and agent.fallback is fallback
+    assert LLMAgent(model="m", api_key="k", temperature=0, max_tokens=None).temperature == 0.0
+
+
 def test_missing_model_or_key_is_a_clear_error(chat, monkeypatch):
     monkeypatch.delenv("MODEL_NAME")
     with pytest.raises(ValueError, match="MODEL_NAME"):
@@ -402,12 +512,19 @@ def test_hf_token_is_the_key_when_openai_api_key_is_unset(chat, monkeypatch):
 
 def test_keyword_arguments_override_the_environment(chat, monkeypatch, env, observation):
     monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9/nowhere")
-    agent = LLMAgent(model="other-model", base_url=chat.base_url, timeout=TIMEOUT, temperature=0.7)
+    agent = LLMAgent(
+        model="other-model",
+        base_url=chat.base_url,
+        timeout=TIMEOUT,
+        temperature=0.7,
+        max_tokens=64,
+    )
     agent.bind(env)
     agent.act(observation)
     assert agent.last_source == "llm"
     assert chat.requests[0]["model"] == "other-model"
     assert chat.requests[0]["temperature"] == 0.7
+    assert chat.requests[0]["max_tokens"] == 64
 
 
 def test_without_openai_the_error_says_what_to_install(chat, monkeypatch):
@@ -463,6 +580,42 @@ def test_the_example_plays_against_the_server(chat):
     assert "source=fallback" in lines[1]
     assert any(line.startswith("[END] steps=20 ") for line in lines)
     assert lines[-2].startswith("easy: mean score ")
+
+
+def _example():
+    """`examples/llm_agent.py` as a module, to call its main() in-process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llm_agent", ROOT / "examples" / "llm_agent.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "told"),
+    [
+        (["--seed", "-5"], "--seed: must be a non-negative integer"),
+        (["--seed", "x"], "--seed: must be a non-negative integer"),
+        (["--timeout", "nan"], "--timeout: must be a positive, finite number"),
+        (["--timeout", "0"], "--timeout: must be a positive, finite number"),
+    ],
+)
+def test_the_example_rejects_bad_arguments_with_a_usage_error(chat, capsys, argv, told):
+    with pytest.raises(SystemExit) as exited:
+        _example().main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert told in err and "usage:" in err
+    assert "MODEL_NAME" not in err  # the configuration is fine: no hint about it
+    assert chat.requests == []
+
+
+def test_the_example_hints_at_the_variables_only_when_they_are_missing(chat, monkeypatch, capsys):
+    monkeypatch.delenv("MODEL_NAME")
+    assert _example().main([]) == 2
+    err = capsys.readouterr().err
+    assert "no model name" in err and "Set MODEL_NAME and OPENAI_API_KEY" in err
 
 
 def test_evaluate_runs_the_llm_agent(chat, tmp_path):

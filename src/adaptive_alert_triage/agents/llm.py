@@ -5,7 +5,9 @@
 text view of the observation, reads JSON decisions back, and checks them against
 the observation and the team before the env sees them, so a model's mistake
 never becomes an env error. A reply that cannot be used is retried once with the
-reason; if that fails too, the step falls back to `RuleBasedAgent`. Every
+reason; if that fails too, the step falls back to `RuleBasedAgent`. Whatever
+the endpoint sends back (content that is not text, JSON nested past Python's
+recursion limit) is counted as an unusable reply, never raised. Every
 episode is logged as ``[START]`` / ``[STEP]`` / ``[END]`` lines on the
 ``adaptive_alert_triage.llm`` logger.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import os
 import re
 from collections import Counter
@@ -85,6 +88,8 @@ Reply with JSON only, no prose:
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _MAX_CANDIDATES = 200  # JSON start positions tried in one reply
 _MAX_ECHO_CHARS = 2000  # of a bad reply, repeated back to the model on retry
+_MAX_DEPTH = 32  # JSON nesting a reply may use; deeper values are not decisions
+_MAX_TEMPERATURE = 2.0  # the OpenAI API's temperature range is 0..2
 
 
 class ReplyError(Exception):
@@ -129,9 +134,60 @@ def _retry_prompt(problem: str, team_size: int, investigators: int) -> str:
 
 
 # ---------------------------------------------------------------------- reply
+def _reply_text(content: Any) -> str | None:
+    """The text of a reply's ``content``, else `ReplyError` ("parse_errors").
+
+    The ``openai`` client does not validate responses, so ``content`` is
+    whatever the server sent. A string or None is used as is; a list of
+    ``{"type": "text", "text": ...}`` parts (the content-part form of the
+    chat API, which some compatible servers answer with) is their joined text.
+    Anything else (a number, an object, a refusal part) is not a reply to read.
+    """
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for i, part in enumerate(content):
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ReplyError(
+                    "parse_errors",
+                    f'content part {i} is {kind!r}, not a {{"type": "text", "text": ...}} part',
+                )
+            if not isinstance(part.get("text"), str):
+                raise ReplyError(
+                    "parse_errors",
+                    f'content part {i} has "text" of type {type(part.get("text")).__name__}, '
+                    "not a string",
+                )
+            texts.append(part["text"])
+        return "".join(texts)
+    raise ReplyError("parse_errors", f"the reply content is {type(content).__name__}, not text")
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects, counted without recursion
+    (a model's JSON may be as deep as the decoder allows)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level <= _MAX_DEPTH:  # deeper is already too deep
+                stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def _json_candidates(text: str):
     """JSON values in ``text``: fenced blocks first, then every value that starts
-    at a ``{`` or ``[`` (so prose around the JSON does not matter)."""
+    at a ``{`` or ``[`` (so prose around the JSON does not matter).
+
+    JSON nested deeper than `_MAX_DEPTH` (or than the decoder's recursion
+    limit) ends the search with a parse error: no decision list is that deep,
+    and code that walks such a value later (pydantic, copies, logging) could
+    raise RecursionError, which no caller expects."""
     decoder = json.JSONDecoder()
     sources = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for source in sources:
@@ -144,8 +200,15 @@ def _json_candidates(text: str):
                 break
             try:
                 value, _ = decoder.raw_decode(source, i)
+                too_deep = _depth(value) > _MAX_DEPTH
             except ValueError:
                 continue
+            except RecursionError:
+                too_deep = True
+            if too_deep:
+                raise ReplyError(
+                    "parse_errors", f"the reply's JSON nests deeper than {_MAX_DEPTH} levels"
+                )
             yield value
 
 
@@ -213,14 +276,16 @@ def check_legal(
 
 
 def parse_decisions(
-    text: str | None, observation: Observation, team_size: int, investigators: int
+    text: Any, observation: Observation, team_size: int, investigators: int
 ) -> list[Action]:
     """The legal decisions in a model reply, or `ReplyError` saying what is wrong.
 
     Tolerant of form (code fences, surrounding prose, a bare list, lower-case
-    verbs, extra keys), strict on substance: every decision must be a valid
-    `Action` and together they must be one legal step. An empty list is legal.
+    verbs, extra keys, a list of text content parts), strict on substance:
+    every decision must be a valid `Action` and together they must be one legal
+    step. An empty list is legal.
     """
+    text = _reply_text(text)
     if text is None or not text.strip():
         raise ReplyError("empty_replies", "the reply was empty")
     items = None
@@ -250,6 +315,26 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 # ---------------------------------------------------------------------- agent
+def _temperature(value: Any) -> float:
+    """``value`` as a sampling temperature in [0, 2]; a NaN or out-of-range one
+    would make every request fail and the whole episode run on the fallback."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"temperature must be a number in [0, 2], got {value!r}")
+    if not 0.0 <= value <= _MAX_TEMPERATURE:  # also rejects NaN and inf
+        raise ValueError(
+            f"temperature must be a finite number in [0, 2] (the OpenAI API's range), got {value!r}"
+        )
+    return float(value)
+
+
+def _is_agent(value: Any) -> bool:
+    """Whether ``value`` can stand in for `RuleBasedAgent` as the fallback: an
+    instance (not a class) with callable ``act`` and ``reset``."""
+    return not isinstance(value, type) and all(
+        callable(getattr(value, name, None)) for name in ("act", "reset")
+    )
+
+
 class LLMAgent(TeamAwareAgent):
     """A chat model as the single decision maker, with a rule-based safety net.
 
@@ -257,7 +342,11 @@ class LLMAgent(TeamAwareAgent):
     ``model`` (``MODEL_NAME``), ``api_key`` (``OPENAI_API_KEY``, else ``HF_TOKEN``).
     ``timeout`` is seconds per request; the client does not retry on its own
     (``max_retries=0``) because the agent's one retry also covers bad replies.
-    ``echo=True`` also prints the log lines to stdout.
+    ``echo=True`` also prints the log lines to stdout. ``temperature`` is a
+    number in [0, 2] (the OpenAI API's range), ``max_tokens`` None or an int
+    >= 1, ``fallback`` None (a `RuleBasedAgent`) or an agent instance. They are
+    checked here because a bad one would otherwise show only as every request
+    failing (the episode quietly played by the fallback) or as a later crash.
 
     Use: ``bind(env)`` so the team limits follow the env, then per episode
     ``reset(seed)`` (logs ``[START]``), per step ``act(observation)`` and, after
@@ -284,6 +373,23 @@ class LLMAgent(TeamAwareAgent):
         investigators: int = 3,
     ) -> None:
         super().__init__(team_size, investigators)
+        for name, value in (("model", model), ("base_url", base_url), ("api_key", api_key)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str or None, got {value!r}")
+        temperature = _temperature(temperature)
+        if max_tokens is not None:
+            if isinstance(max_tokens, bool) or not isinstance(max_tokens, numbers.Integral):
+                raise TypeError(f"max_tokens must be an int >= 1 or None, got {max_tokens!r}")
+            if max_tokens < 1:
+                raise ValueError(f"max_tokens must be an int >= 1 or None, got {max_tokens!r}")
+            max_tokens = int(max_tokens)
+        if not isinstance(echo, bool):
+            raise TypeError(f"echo must be True or False, got {echo!r}")
+        if fallback is not None and not _is_agent(fallback):
+            raise TypeError(
+                "fallback must be an agent instance (with act(observation) and reset(seed), "
+                f"e.g. RuleBasedAgent()) or None, got {fallback!r}"
+            )
         try:
             import openai
         except ImportError as exc:  # the optional [llm] extra
@@ -304,7 +410,7 @@ class LLMAgent(TeamAwareAgent):
                 f"timeout must be a positive, finite number of seconds, got {timeout!r}"
             )
         self.timeout = float(timeout)
-        self.temperature = float(temperature)
+        self.temperature = temperature
         self.max_tokens = max_tokens
         self.echo = echo
         self._openai = openai
@@ -453,7 +559,8 @@ class LLMAgent(TeamAwareAgent):
 
     # ------------------------------------------------------------ helpers
     def _ask(self, messages: list[dict]) -> tuple[str | None, str | None, str]:
-        """One request: ``(reply text, error kind or None, problem)``."""
+        """One request: ``(reply text, error kind or None, problem)``; the text
+        is a str (or None), whatever type of content the server sent."""
         self._count("calls")
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -481,7 +588,10 @@ class LLMAgent(TeamAwareAgent):
             content = response.choices[0].message.content if response.choices else None
         except (AttributeError, IndexError, TypeError) as exc:
             return None, "api_errors", f"malformed response: {exc}"
-        return content, None, ""
+        try:
+            return _reply_text(content), None, ""
+        except ReplyError as exc:  # content that is not text: the model's error
+            return None, exc.kind, exc.message
 
     def _fallback(self, observation: Observation) -> list[Action]:
         result = self.fallback.act(observation)
