@@ -17,6 +17,7 @@ see docs/rllib.md.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -58,8 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 100:
         parser.error("--seed below 100 would train on the seeds alert-triage evaluate plays")
-    if args.iterations < 1:
-        parser.error("--iterations must be at least 1")
+    minimums = (
+        ("--iterations", args.iterations, 1),
+        ("--num-env-runners", args.num_env_runners, 0),
+        ("--envs-per-runner", args.envs_per_runner, 1),
+        ("--train-batch-size", args.train_batch_size, 1),
+        ("--minibatch-size", args.minibatch_size, 1),
+        ("--num-epochs", args.num_epochs, 1),
+        ("--num-cpus", 1 if args.num_cpus is None else args.num_cpus, 1),
+    )
+    for option, value, minimum in minimums:  # before Ray starts, not in a traceback after
+        if value < minimum:
+            parser.error(f"{option} must be at least {minimum}, got {value}")
+    if args.minibatch_size > args.train_batch_size:
+        parser.error(
+            f"--minibatch-size {args.minibatch_size} exceeds --train-batch-size "
+            f"{args.train_batch_size}"
+        )
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr must be a finite number above 0, got {args.lr}")
 
     try:
         import ray

@@ -14,6 +14,7 @@ Needs torch, ``torchrl==0.14.1`` and ``tensordict==0.14.3``.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -32,8 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seed", type=int, default=10_000, help="first training seed")
     args = parser.parse_args(argv)
-    if args.iterations < 1:
-        parser.error("--iterations must be at least 1")
+    if args.seed < 100:
+        parser.error("--seed below 100 would train on the seeds alert-triage evaluate plays")
+    counts = (
+        ("--iterations", args.iterations),
+        ("--frames-per-batch", args.frames_per_batch),
+        ("--epochs", args.epochs),
+        ("--minibatch-size", args.minibatch_size),
+    )
+    for option, value in counts:  # else a traceback, or a run that trains nothing
+        if value < 1:
+            parser.error(f"{option} must be at least 1, got {value}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr must be a finite number above 0, got {args.lr}")
 
     try:
         import torch

@@ -32,7 +32,8 @@ from adaptive_alert_triage.env import AdaptiveAlertTriageEnv
 from adaptive_alert_triage.ingest import AlertEvent
 from adaptive_alert_triage.ingest.store import AlertStore
 
-ROOT = Path(__file__).resolve().parents[1]
+from .example_utils import run_example
+
 T0 = 1_700_000_000.0
 
 
@@ -376,18 +377,9 @@ def test_the_oracle_says_it_needs_bind_before_act():
 
 
 # ------------------------------------------------------------------ example scripts
-def _example(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-    )
-
-
 @pytest.mark.parametrize("episodes", ["0", "-1"])
 def test_team_policies_example_needs_an_episode(episodes, tmp_path):
-    result = _example("team_policies", "--episodes", episodes, cwd=tmp_path)
+    result = run_example("team_policies", "--episodes", episodes, cwd=tmp_path)
     assert result.returncode == 2
     assert f"--episodes must be at least 1, got {episodes}" in result.stderr
     assert "nan" not in result.stdout and "Warning" not in result.stderr
@@ -404,7 +396,7 @@ def test_team_policies_example_needs_an_episode(episodes, tmp_path):
 )
 def test_train_sb3_example_refuses_to_train_nothing(args, tmp_path):
     out = tmp_path / "p.zip"
-    result = _example("train_sb3", "--task", "easy", *args, "--out", str(out), cwd=tmp_path)
+    result = run_example("train_sb3", "--task", "easy", *args, "--out", str(out), cwd=tmp_path)
     assert result.returncode == 2
     assert f"{args[-2]} must be at least 1, got {args[-1]}" in result.stderr
     assert "trained" not in result.stdout

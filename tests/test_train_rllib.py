@@ -38,7 +38,7 @@ def local_ray():
     """One local Ray for the module (starting one takes seconds)."""
     started = not ray.is_initialized()
     if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield
     if started:
         ray.shutdown()

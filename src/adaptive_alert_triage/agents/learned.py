@@ -208,7 +208,7 @@ class PPOAgent(Agent):
             if mode == "slot"
             else action[0]
         )
-        decisions = codec.member_row_to_decisions(row)
+        decisions = codec.member_row_to_decisions(row, config)
         codec.check_assignable(decisions, config)
         alerts = observation.alerts
         return [Action(alert_id=alerts[slot].id, action_type=verb) for slot, verb in decisions]

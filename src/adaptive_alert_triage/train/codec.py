@@ -26,15 +26,19 @@ from typing import Any
 
 import numpy as np
 
+from ..models import Observation
 from ..sim.config import ACTION_TYPES, ALERT_TYPES, TaskConfig
 from ..sim.engine import ESCALATE, GLOBAL_FEATURES, INVESTIGATE, N_VERBS, SLOT_FEATURES
 from ..sim.topology import service_names
+from ._checks import check_bool
 
 #: Saved with every policy; bumped when what its observations or actions mean changes.
 POLICY_FORMAT = 1
 #: Choices per slot: 0 is "no decision", ``1 + verb`` applies that verb.
 N_CHOICES = 1 + N_VERBS
 ACTION_MODES = ("slot", "member")
+#: The most visible slots a task may have (``TaskConfig.n_slots`` is at most 256).
+MAX_SLOTS = 256
 
 _TYPE_INDEX = {name: i for i, name in enumerate(ALERT_TYPES)}
 _VERB_INDEX = {name: i for i, name in enumerate(ACTION_TYPES)}
@@ -63,9 +67,13 @@ def observation_vector(observation: Any, config: TaskConfig) -> np.ndarray:
     env shows it, and this works for any source of `Observation` (a server
     client included), not only for an env object in the same process.
     """
+    if not isinstance(observation, Observation):
+        raise TypeError(f"observation must be an Observation, got {type(observation).__name__}")
+    _check_config(config)
     n, s = config.n_slots, config.n_services
     q, k, a = config.queue_capacity, config.investigation_budget, config.n_agents
     index = _service_index(s)
+    _check_fits(observation, config, index)
     out = np.zeros(base_dim(config), dtype=np.float32)
     alerts = observation.alerts[:n]
     slots = np.zeros((n, SLOT_FEATURES))
@@ -104,18 +112,76 @@ def _service_index(n_services: int) -> dict[str, int]:
     return {name: i for i, name in enumerate(service_names(n_services))}
 
 
+def _check_config(config: Any) -> None:
+    if not isinstance(config, TaskConfig):
+        raise TypeError(f"config must be a TaskConfig, got {type(config).__name__}")
+
+
+def _check_fits(observation: Any, config: TaskConfig, index: dict[str, int]) -> None:
+    """ValueError unless ``observation`` could come from a task shaped like
+    ``config``. Why: an observation of another task (more slots, other
+    services, another horizon or K) would otherwise be cut or mis-indexed into
+    a vector the policy was never trained on, or fail with a bare KeyError."""
+    task = f"task {config.task_id!r}"
+    problems = []
+    if len(observation.alerts) > config.n_slots:
+        problems.append(f"{len(observation.alerts)} alerts shown, {task} shows {config.n_slots}")
+    named = {a.service for a in observation.alerts} | set(observation.services_down)
+    unknown = sorted(named - set(index))
+    if unknown:
+        problems.append(f"services {unknown} that {task} (n_services={config.n_services}) lacks")
+    if observation.resource_budget != config.investigation_budget:
+        problems.append(
+            f"resource_budget {observation.resource_budget}, {task} has "
+            f"investigation_budget {config.investigation_budget}"
+        )
+    horizon = observation.episode_step + observation.time_remaining
+    if observation.time_remaining > 0 and horizon != config.max_steps:
+        problems.append(
+            f"episode_step + time_remaining = {horizon}, {task} has max_steps {config.max_steps}"
+        )
+    if observation.queue_length > config.queue_capacity:
+        problems.append(
+            f"queue_length {observation.queue_length} exceeds {task}'s queue_capacity "
+            f"{config.queue_capacity}"
+        )
+    if problems:
+        raise ValueError(
+            f"the observation does not fit the config of {task}: {'; '.join(problems)} "
+            f"(an observation of another task's shape?)"
+        )
+
+
 def slot_masks(present: np.ndarray, allow_escalate: bool = False) -> np.ndarray:
     """(B, N * N_CHOICES) bool: every choice on a present slot, only "no decision"
     on an empty one. ESCALATE is off by default: it spends the same K as an
     INVESTIGATE but resolves two steps later, so where investigators cover K
     (medium, hard) it never helps, and masking it shrinks exploration. (On easy
     it would be a third claim; a policy trained with it never used it.)"""
-    present = np.asarray(present, dtype=bool)
+    present = _check_present(present)
+    allow_escalate = check_bool("allow_escalate", allow_escalate)
     masks = np.repeat(present[:, :, None], N_CHOICES, axis=2)
     masks[:, :, 0] = True
     if not allow_escalate:
         masks[:, :, 1 + ESCALATE] = False
     return masks.reshape(present.shape[0], -1)
+
+
+def _check_present(present: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``present``, a (B, N) bool array (of ``shape`` when given); else TypeError
+    or ValueError. Why: a 1-D row would fail deep inside with an IndexError, and
+    a cast to bool would take any garbage as "present"."""
+    array = np.asarray(present)
+    if array.dtype != np.bool_:
+        raise TypeError(f"present must be a bool array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"present must have shape (n_envs, n_slots), got {array.shape}")
+    if shape is not None and array.shape != shape:
+        raise ValueError(
+            f"present has shape {array.shape}, the choices {shape}: one row per env, "
+            f"one column per slot"
+        )
+    return array
 
 
 def check_choices(
@@ -155,8 +221,9 @@ def slot_choices_to_members(
     assigns them. Choices on empty slots and beyond those limits are dropped;
     a choice outside ``0..N_CHOICES - 1`` is an error (`check_choices`).
     """
+    _check_config(config)
     choices = check_choices(choices, [N_CHOICES] * config.n_slots)
-    present = np.asarray(present, dtype=bool)
+    present = _check_present(present, choices.shape)
     b_count = choices.shape[0]
     n_inv, desk = config.n_investigators, config.n_investigators
     budget = config.investigation_budget
@@ -185,14 +252,37 @@ def slot_choices_to_members(
     return rows
 
 
-def member_row_to_decisions(row: Sequence[int]) -> list[tuple[int, str]]:
+def member_row_to_decisions(
+    row: Sequence[int], config: TaskConfig | None = None
+) -> list[tuple[int, str]]:
     """A native member row as (slot, verb name) decisions, one per alert.
 
     Two members on one alert would be a conflict the single-agent env refuses,
     so only the first decision on each slot is kept (claims first, since they
-    are what the policy spends K on)."""
+    are what the policy spends K on).
+
+    Every code must be an integer in ``0..n_slots * 4`` (0 is NOOP), with
+    ``n_slots`` from ``config``, or without one the most any task has
+    (`MAX_SLOTS`); else TypeError or ValueError naming it. Why: -5 or 2.7 used
+    to decode to a verb the policy never chose, and 10**6 to slot 249999."""
+    if config is not None:
+        _check_config(config)
+    n_slots = MAX_SLOTS if config is None else config.n_slots
+    array = np.asarray(row)
+    if array.ndim != 1:
+        raise ValueError(f"a member row must be 1-D, got shape {array.shape}")
+    if array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"member actions must be integers, got dtype {array.dtype}")
+    top = n_slots * N_VERBS
+    bad = np.flatnonzero((array < 0) | (array > top))
+    if len(bad):
+        where = f"n_slots={n_slots}" + ("" if config is not None else ", the most any task has")
+        raise ValueError(
+            f"member action {int(array[bad[0]])} (member {int(bad[0])}) is out of range; "
+            f"allowed 0..{top} ({where})"
+        )
     decisions: dict[int, str] = {}
-    codes = [int(c) for c in row if int(c) > 0]
+    codes = [int(c) for c in array.tolist() if c > 0]
     codes.sort(key=lambda c: (c - 1) % N_VERBS not in (INVESTIGATE, ESCALATE))
     for code in codes:
         slot, verb = divmod(code - 1, N_VERBS)
@@ -211,6 +301,7 @@ def check_assignable(decisions: list[tuple[int, str]], config: TaskConfig) -> No
 
 __all__ = [
     "ACTION_MODES",
+    "MAX_SLOTS",
     "N_CHOICES",
     "POLICY_FORMAT",
     "base_dim",

@@ -36,7 +36,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,15 @@ from gymnasium import spaces
 from ..gym_env import AlertTriageAgentVectorEnv
 from ..multiagent import parallel_env
 from ..sim.config import resolve_config
+from ._checks import (
+    check_callable,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_path,
+    check_seed,
+)
 
 RLLIB_HINT = (
     "RLlib training needs the [rllib] extra: install the CPU build of torch first "
@@ -262,11 +271,43 @@ def build_config(
     each A rows of the one native VectorEnv; in multi-agent mode the number of
     PettingZoo envs RLlib's ``SyncVectorMultiAgentEnv`` steps one after the
     other (their observations batched for the modules).
+
+    Every argument is checked here, the task and env overrides by building one
+    env of the mode: RLlib takes 1.5 envs, NaN learning rates or zero epochs
+    without a word, and an unknown task would only fail in ``build_algo``.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    check_choice("mode", mode, MODES)
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a str (a task id), got {task!r}")
+    num_env_runners = check_int("num_env_runners", num_env_runners, minimum=0)
+    envs_per_runner = check_int("envs_per_runner", envs_per_runner)
+    seed = check_seed(seed)
+    train_batch_size = check_int("train_batch_size", train_batch_size)
+    minibatch_size = check_int("minibatch_size", minibatch_size)
+    if minibatch_size > train_batch_size:
+        raise ValueError(
+            f"minibatch_size={minibatch_size} exceeds train_batch_size={train_batch_size}"
+        )
+    num_epochs = check_int("num_epochs", num_epochs)
+    lr = check_number("lr", lr, positive=True)
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not hidden:
+        raise TypeError(f"hidden must be a non-empty sequence of layer sizes, got {hidden!r}")
+    hidden = tuple(check_int(f"hidden[{i}]", size) for i, size in enumerate(hidden))
+    overrides = check_mapping("env_overrides", env_overrides)
+    reserved = sorted({"task", "num_envs"} & set(overrides))
+    if reserved:
+        raise ValueError(
+            f"env_overrides may not set {reserved}: pass the task as task= and the "
+            f"env count as envs_per_runner="
+        )
+    env_config = {"task": task, **overrides}
+    # One throwaway env of the mode: the task, its fields and the env options
+    # are checked now, in the caller's process, not in an env runner later.
+    if mode == "multiagent":
+        make_multiagent_env(env_config).close()
+    else:
+        make_vector_env({**env_config, "num_envs": agents_per_env(task, **overrides)}).close()
     register_envs()
-    env_config = {"task": task, **(env_overrides or {})}
     # RLlib's env pre-check steps random actions from the action space, masks
     # ignored, which a masked_action="raise" env rightly refuses: skip it when
     # masks are enforced.
@@ -366,7 +407,14 @@ def train(
 ) -> list[dict[str, Any]]:
     """Build the algorithm, run ``iterations`` training iterations (logging one
     line each), save a checkpoint to ``out`` if given, and return the per-
-    iteration summaries. Ray must be initialized (or is started locally)."""
+    iteration summaries. Ray must be initialized (or is started locally).
+
+    ``iterations`` must be an int >= 1: none would save an untrained checkpoint."""
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a PPOConfig (see build_config), got {config!r}")
+    iterations = check_int("iterations", iterations)
+    out = check_path("out", out, allow_none=True)
+    log = check_callable("log", log)
     algo = config.build_algo()
     summaries = []
     try:
@@ -378,7 +426,7 @@ def train(
             if log is not None:
                 log(_line(summary))
         if out is not None:
-            path = Path(out).resolve()
+            path = out.resolve()
             path.mkdir(parents=True, exist_ok=True)
             algo.save_to_path(str(path))
             if log is not None:

@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from . import codec
+from ._checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_path,
+    check_ppo_batches,
+    check_seed,
+)
 from .codec import POLICY_FORMAT
 from .sb3 import TRAIN_SEED, ScoreCurveCallback, make_vec_env, set_single_thread
 
@@ -39,6 +49,33 @@ class Preset:
     eval_every: int = 50_000
     eval_episodes: int = 200
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Every field checked on construction (so `replace` checks changes too):
+        SB3 takes zero steps, a gamma of 5 or a NaN coefficient without a word,
+        and a run of no steps or no units would save an untrained model."""
+        counts = ("timesteps", "n_envs", "n_steps", "n_epochs", "hidden", "eval_every")
+        values: dict[str, Any] = {name: check_int(name, getattr(self, name)) for name in counts}
+        values["batch_size"] = check_int("batch_size", self.batch_size, minimum=2)
+        values["eval_episodes"] = check_int("eval_episodes", self.eval_episodes, minimum=0)
+        for name in ("learning_rate", "clip_range", "max_grad_norm"):
+            values[name] = check_number(name, getattr(self, name), positive=True)
+        for name in ("final_learning_rate", "ent_coef", "vf_coef", "failure_penalty"):
+            values[name] = check_number(name, getattr(self, name), minimum=0)
+        for name in ("gamma", "gae_lambda"):
+            values[name] = check_number(name, getattr(self, name), minimum=0, maximum=1)
+        for name in ("env_coef", "score_coef"):
+            values[name] = check_number(name, getattr(self, name))
+        values["action_mode"] = check_choice("action_mode", self.action_mode, codec.ACTION_MODES)
+        values["allow_escalate"] = check_bool("allow_escalate", self.allow_escalate)
+        values["overrides"] = check_mapping("overrides", self.overrides, allow_none=False)
+        check_ppo_batches(
+            values["n_steps"] * values["n_envs"],
+            values["batch_size"],
+            f"n_steps={values['n_steps']} x n_envs={values['n_envs']}",
+        )
+        for name, value in values.items():  # plain Python values, saved with the model
+            object.__setattr__(self, name, value)
 
 
 #: Validation plateaus by 600k steps on easy and hard; medium still gains to 1.5M.
@@ -76,24 +113,30 @@ def train(
 ) -> dict[str, Any]:
     """Train on ``task`` with its preset (``changes`` override preset fields),
     save the best validated model to ``out`` and the learning curve to
-    ``curve``; returns a summary (times, best validation score)."""
+    ``curve``; returns a summary (times, best validation score).
+
+    Every argument is checked (`Preset` checks the fields, the env the task
+    overrides) before anything is trained or written."""
+    if not isinstance(task, str) or task not in PRESETS:
+        error = ValueError if isinstance(task, str) else TypeError
+        raise error(f"task {task!r} is not one of {tuple(PRESETS)}")
+    unknown = sorted(set(changes) - {f.name for f in fields(Preset)})
+    if unknown:
+        allowed = ", ".join(f.name for f in fields(Preset))
+        raise TypeError(f"unknown preset field(s) {unknown}; allowed: {allowed}")
     preset = replace(PRESETS[task], **changes)
-    for name in ("timesteps", "n_envs"):  # a run of no steps would save an untrained model
-        value = getattr(preset, name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    seed = check_seed(seed)
+    check_int("verbose", verbose, minimum=0)
+    out = check_path("out", out)
+    curve = check_path("curve", curve, allow_none=True) or out.with_suffix(".csv")
     from sb3_contrib import MaskablePPO
 
     from .policy import SlotPolicy
 
     set_single_thread()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    curve = Path(curve) if curve else out.with_suffix(".csv")
     kwargs = env_kwargs(preset)
-    env = make_vec_env(task, preset.n_envs, seed, **kwargs)
+    env = make_vec_env(task, preset.n_envs, seed, **kwargs)  # checks the overrides too
+    out.parent.mkdir(parents=True, exist_ok=True)
     if preset.action_mode == "slot":
         policy: Any = SlotPolicy
         policy_kwargs: dict[str, Any] = {

@@ -42,6 +42,14 @@ import numpy as np
 from ..gym_env import AlertTriageVectorEnv
 from ..tasks import get_grader
 from . import codec
+from ._checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_path,
+    check_seed,
+)
 from ._deps import require_train
 
 require_train()
@@ -82,20 +90,22 @@ class TriageVecEnv(VecEnv):
         backend: str = "auto",
         **overrides: Any,
     ) -> None:
-        if action_mode not in codec.ACTION_MODES:
-            raise ValueError(f"action_mode {action_mode!r} is not one of {codec.ACTION_MODES}")
+        # Checked before the env is built: a NaN coefficient would make every
+        # reward NaN, and bool("no") is True.
+        n_envs = check_int("n_envs", n_envs)
+        seed = check_seed(seed, allow_none=True)
+        self.action_mode = check_choice("action_mode", action_mode, codec.ACTION_MODES)
+        self.allow_escalate = check_bool("allow_escalate", allow_escalate)
+        self.env_coef = check_number("env_coef", env_coef)
+        self.score_coef = check_number("score_coef", score_coef)
+        self.failure_penalty = check_number("failure_penalty", failure_penalty, minimum=0)
+        self.bootstrap_truncation = check_bool("bootstrap_truncation", bootstrap_truncation)
         self.task_id = task_id
         self.native = AlertTriageVectorEnv(
             n_envs, task_id=task_id, masked_action="noop", backend=backend, **overrides
         )
         self.sim = self.native.sim
         self.config = self.native.config
-        self.action_mode = action_mode
-        self.allow_escalate = bool(allow_escalate)
-        self.env_coef = float(env_coef)
-        self.score_coef = float(score_coef)
-        self.failure_penalty = float(failure_penalty)
-        self.bootstrap_truncation = bool(bootstrap_truncation)
         self.graders = [get_grader(task_id, self.config.failure_threshold) for _ in range(n_envs)]
         self._scores = np.zeros(n_envs)
         self._returns = np.zeros(n_envs)
@@ -292,13 +302,15 @@ class ScoreCurveCallback(BaseCallback):
         verbose: int = 1,
     ) -> None:
         super().__init__(verbose)
-        self.csv_path = Path(csv_path)
+        self.csv_path = check_path("csv_path", csv_path)
         self.task_id = task_id
         self.env_kwargs = env_kwargs
-        self.eval_every = eval_every
-        self.eval_episodes = eval_episodes
-        self.best_path = Path(best_path) if best_path else None
-        self.window = window
+        # eval_every=0 would validate after every step; a negative count fails
+        # only when the first validation comes, after training.
+        self.eval_every = check_int("eval_every", eval_every)
+        self.eval_episodes = check_int("eval_episodes", eval_episodes, minimum=0)
+        self.best_path = check_path("best_path", best_path, allow_none=True)
+        self.window = check_int("window", window)
         self.scores: list[float] = []
         self.returns: list[float] = []
         self.rows: list[dict[str, Any]] = []
@@ -368,6 +380,8 @@ def validate(
     episodes - 1``, all in one batch. Env ``i`` of the batch follows the lone
     env seeded ``seed + i``, so these are the episodes ``alert-triage
     evaluate --seed <seed>`` would play with `PPOAgent`."""
+    episodes = check_int("episodes", episodes)
+    seed = check_seed(seed)
     env = TriageVecEnv(task_id, episodes, seed, **env_kwargs)
     obs = env.reset()
     final = np.full(episodes, np.nan)

@@ -21,12 +21,21 @@ trained policy and returns the team return.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..multiagent import AlertTriageParallelEnv, parallel_env
+from ._checks import (
+    check_bool,
+    check_int,
+    check_number,
+    check_path,
+    check_ppo_batches,
+    check_seed,
+)
 from ._deps import require_train
 
 require_train()
@@ -133,6 +142,8 @@ def make_shared_vec_env(
     """``n_copies`` parallel envs, one SB3 env row per agent of each (see the
     module docstring). ``overrides`` go to `parallel_env` (task fields,
     ``reward_mode``, ``masked_action``...)."""
+    n_copies = check_int("n_copies", n_copies)  # 0 used to fail with an IndexError
+    seed = check_seed(seed, allow_none=True)
     env = parallel_env(task_id, **overrides)
     vec = ss.pettingzoo_env_to_vec_env_v1(env)
     vec = ss.concat_vec_envs_v1(vec, n_copies, num_cpus=0, base_class="stable_baselines3")
@@ -157,9 +168,30 @@ def train_shared(
 ) -> MaskablePPO:
     """Train one MaskablePPO policy shared by every agent; save it to ``out``
     (a ``.zip``) when given. ``timesteps`` counts agent-steps (SB3 env rows),
-    ``n_agents`` per env step."""
-    torch.manual_seed(seed)
+    ``n_agents`` per env step.
+
+    Every argument is checked before anything is trained or written: a run of
+    no steps would save an untrained model."""
+    timesteps = check_int("timesteps", timesteps)
+    out = check_path("out", out, allow_none=True)
+    n_copies = check_int("n_copies", n_copies)
+    seed = check_seed(seed)
+    n_steps = check_int("n_steps", n_steps)
+    batch_size = check_int("batch_size", batch_size, minimum=2)
+    n_epochs = check_int("n_epochs", n_epochs)
+    learning_rate = check_number("learning_rate", learning_rate, positive=True)
+    gamma = check_number("gamma", gamma, minimum=0, maximum=1)
+    ent_coef = check_number("ent_coef", ent_coef, minimum=0)
+    hidden = check_int("hidden", hidden)
+    verbose = check_int("verbose", verbose, minimum=0)
     venv = make_shared_vec_env(task_id, n_copies=n_copies, seed=seed, **overrides)
+    rows = venv.num_envs
+    try:
+        check_ppo_batches(n_steps * rows, batch_size, f"n_steps={n_steps} x {rows} agent rows")
+    except ValueError:
+        venv.close()
+        raise
+    torch.manual_seed(seed)
     model = MaskablePPO(
         "MlpPolicy",
         venv,
@@ -176,7 +208,6 @@ def train_shared(
     )
     model.learn(total_timesteps=timesteps)
     if out is not None:
-        out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
     venv.close()
@@ -184,7 +215,14 @@ def train_shared(
 
 
 def load_shared(path: str | Path) -> MaskablePPO:
-    return MaskablePPO.load(path, device="cpu")
+    """The shared policy saved at ``path``, or at ``path`` + ``.zip`` (SB3 adds
+    the suffix when saving). A missing file is a ValueError naming the path
+    given: SB3's own error would name ``path.zip.zip``."""
+    given = check_path("path", path)
+    for candidate in (given, Path(f"{given}.zip")):
+        if candidate.is_file():
+            return MaskablePPO.load(candidate, device="cpu")
+    raise ValueError(f"policy file {str(path)!r} does not exist (nor with .zip added)")
 
 
 def shared_actions(
@@ -214,7 +252,13 @@ def play_shared_episode(
 
     The env keeps ``masked_action="raise"`` unless ``overrides`` say otherwise,
     so an illegal action would raise rather than pass as a NOOP."""
+    seed = check_seed(seed, allow_none=True)
+    deterministic = check_bool("deterministic", deterministic)
+    if env is not None and not isinstance(env, AlertTriageParallelEnv):
+        raise TypeError(f"env must be an AlertTriageParallelEnv or None, got {env!r}")
     if not isinstance(model, MaskablePPO):
+        if not isinstance(model, (str, os.PathLike)):
+            raise TypeError(f"model must be a MaskablePPO or a path, got {model!r}")
         model = load_shared(model)
     if env is None:
         env = parallel_env(task_id, **overrides)

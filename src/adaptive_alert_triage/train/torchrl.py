@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 from ..multiagent import parallel_env
+from ._checks import check_callable, check_int, check_mapping, check_number, check_seed
 
 INVESTIGATORS = "investigators"
 DESK = "desk"
@@ -107,6 +108,25 @@ class MAPPOConfig:
     hidden: int = 64
     depth: int = 2
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Every field checked on construction: a zero batch or minibatch used to
+        end in a ZeroDivisionError or a bare range() error, and a NaN gamma in a
+        RuntimeError from inside torch."""
+        values: dict[str, Any] = {
+            name: check_int(name, getattr(self, name))
+            for name in ("frames_per_batch", "epochs", "minibatch_size", "hidden")
+        }
+        values["depth"] = check_int("depth", self.depth, minimum=0)
+        for name in ("lr", "clip_epsilon", "max_grad_norm"):
+            values[name] = check_number(name, getattr(self, name), positive=True)
+        for name in ("gamma", "lmbda"):
+            values[name] = check_number(name, getattr(self, name), minimum=0, maximum=1)
+        for name in ("entropy_coeff", "critic_coeff"):
+            values[name] = check_number(name, getattr(self, name), minimum=0)
+        values["overrides"] = check_mapping("overrides", self.overrides, allow_none=False)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass
@@ -226,8 +246,18 @@ def train_mappo(
     seed: int = 10_000,
     callback: Callable[[IterationStats], None] | None = None,
 ) -> tuple[MAPPO, list[IterationStats]]:
-    """Run ``iterations`` MAPPO iterations (``frames_per_batch`` env steps each)."""
-    config = config or MAPPOConfig()
+    """Run ``iterations`` MAPPO iterations (``frames_per_batch`` env steps each).
+
+    ``iterations`` must be an int >= 1: the collector's frame budget is
+    ``frames_per_batch * iterations``, so -1 never stopped, 0 returned an
+    untrained learner and 1.5 ran 2 iterations."""
+    iterations = check_int("iterations", iterations)
+    if config is None:
+        config = MAPPOConfig()
+    elif not isinstance(config, MAPPOConfig):
+        raise TypeError(f"config must be a MAPPOConfig or None, got {config!r}")
+    seed = check_seed(seed)
+    callback = check_callable("callback", callback)
     torch.manual_seed(seed)
     env = make_env(task_id, seed=seed, **config.overrides)
     mappo = build_mappo(env, config)
