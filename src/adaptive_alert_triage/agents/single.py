@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_int
 from ..models import Action, Observation
 from ..sim.config import ACTION_TYPES
 from ..sim.incidents import CRITICAL_LEVEL
@@ -38,15 +39,6 @@ class Agent:
         raise NotImplementedError
 
 
-def _count(name: str, value: int) -> int:
-    """A team count checked to be a true int >= 1 (a bool is not a count)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return int(value)
-
-
 class TeamAwareAgent(Agent):
     """A policy that sizes its decisions to the team; `bind(env)` reads it.
 
@@ -55,8 +47,8 @@ class TeamAwareAgent(Agent):
     only show later, as illegal decisions the env rejects."""
 
     def __init__(self, team_size: int = 4, investigators: int = 3) -> None:
-        self.team_size = _count("team_size", team_size)
-        self.investigators = _count("investigators", investigators)
+        self.team_size = check_int("team_size", team_size)
+        self.investigators = check_int("investigators", investigators)
         if self.investigators >= self.team_size:
             raise ValueError(
                 f"investigators ({investigators}) must be fewer than team_size ({team_size}): "

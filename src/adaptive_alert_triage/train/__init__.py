@@ -12,8 +12,10 @@ sb3-contrib).
   grouped by role with masks, and a small MAPPO.
 * `train.rllib`: RLlib PPO with one module per role (the ``[rllib]`` extra),
   or one shared module over the native agents vector env.
-* `train._checks`: the argument checks every adapter shares (counts, seeds,
-  finite coefficients, switches), run before any work or any file written.
+
+The adapters check their arguments (counts, seeds, finite coefficients,
+switches) with the package's shared `_checks`, before any work or any file
+written.
 
 Importing this package is cheap; the submodules that need torch import it
 themselves and raise an ImportError naming the ``[train]`` extra without it.

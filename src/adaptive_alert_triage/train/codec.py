@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_bool
 from ..models import Observation
 from ..sim.config import ACTION_TYPES, ALERT_TYPES, TaskConfig
 from ..sim.engine import ESCALATE, GLOBAL_FEATURES, INVESTIGATE, N_VERBS, SLOT_FEATURES
 from ..sim.topology import service_names
-from ._checks import check_bool
 
 #: Saved with every policy; bumped when what its observations or actions mean changes.
 POLICY_FORMAT = 1

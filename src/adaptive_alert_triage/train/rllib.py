@@ -44,10 +44,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..gym_env import AlertTriageAgentVectorEnv
-from ..multiagent import parallel_env
-from ..sim.config import resolve_config
-from ._checks import (
+from .._checks import (
     check_callable,
     check_choice,
     check_int,
@@ -56,6 +53,9 @@ from ._checks import (
     check_path,
     check_seed,
 )
+from ..gym_env import AlertTriageAgentVectorEnv
+from ..multiagent import parallel_env
+from ..sim.config import resolve_config
 
 RLLIB_HINT = (
     "RLlib training needs the [rllib] extra: install the CPU build of torch first "

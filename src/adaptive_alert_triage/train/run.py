@@ -8,8 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import codec
-from ._checks import (
+from .._checks import (
     check_bool,
     check_choice,
     check_int,
@@ -19,6 +18,7 @@ from ._checks import (
     check_ppo_batches,
     check_seed,
 )
+from . import codec
 from .codec import POLICY_FORMAT
 from .sb3 import TRAIN_SEED, ScoreCurveCallback, make_vec_env, set_single_thread
 

@@ -39,10 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..gym_env import AlertTriageVectorEnv
-from ..tasks import get_grader
-from . import codec
-from ._checks import (
+from .._checks import (
     check_bool,
     check_choice,
     check_int,
@@ -50,6 +47,9 @@ from ._checks import (
     check_path,
     check_seed,
 )
+from ..gym_env import AlertTriageVectorEnv
+from ..tasks import get_grader
+from . import codec
 from ._deps import require_train
 
 require_train()

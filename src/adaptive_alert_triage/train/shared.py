@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..multiagent import AlertTriageParallelEnv, parallel_env
-from ._checks import (
+from .._checks import (
     check_bool,
     check_int,
     check_number,
@@ -36,6 +35,7 @@ from ._checks import (
     check_ppo_batches,
     check_seed,
 )
+from ..multiagent import AlertTriageParallelEnv, parallel_env
 from ._deps import require_train
 
 require_train()

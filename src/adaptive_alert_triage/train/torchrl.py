@@ -47,8 +47,8 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "'torchrl==0.14.1' 'tensordict==0.14.3'"
     ) from exc
 
+from .._checks import check_callable, check_int, check_mapping, check_number, check_seed
 from ..multiagent import parallel_env
-from ._checks import check_callable, check_int, check_mapping, check_number, check_seed
 
 INVESTIGATORS = "investigators"
 DESK = "desk"

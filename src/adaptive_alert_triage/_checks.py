@@ -1,4 +1,5 @@
-"""Argument checks shared by the training adapters (SB3, SuperSuit, TorchRL, RLlib).
+"""Argument checks shared by the faces: the training adapters (SB3, SuperSuit,
+TorchRL, RLlib) and the baseline agents.
 
 Why one module: every adapter takes the same kinds of knobs (counts, seeds,
 coefficients, switches), and each used to pass them on unchecked to a library
@@ -11,7 +12,8 @@ value given and what is allowed. Bools are not numbers here, and NaN or inf
 are not valid numbers.
 
 Numpy only, no torch: importing it is cheap. The simulator core keeps its own
-checks (``sim``) and does not import this module.
+checks (``sim``; its seed rule is `sim.engine.check_seed`, which the env faces
+use) and does not import this module.
 """
 
 from __future__ import annotations
