@@ -81,8 +81,9 @@ def instrumented_source(source: str) -> str:
             "    def _jit(",
         ),
         (
-            "        legal, needs_reset = k.legal, k.needs_reset\n",
-            "        legal, needs_reset = k.legal, k.needs_reset\n        prof = k.prof\n",
+            "        legal, needs_reset = _borrow(k.legal), _borrow(k.needs_reset)\n",
+            "        legal, needs_reset = _borrow(k.legal), _borrow(k.needs_reset)\n"
+            "        prof = _borrow(k.prof)\n",
         ),
         (
             "            tb = t[b]\n            key = episode_key[b]\n            blk = tb + 1\n",

@@ -396,6 +396,35 @@ if numba is not None:
     _prefetch_read = _prefetch_intrinsic(0)
     _prefetch_write = _prefetch_intrinsic(1)
 
+    @intrinsic
+    def _borrow(typingctx, array):
+        """The same array without its reference count (no meminfo, no parent).
+
+        numba counts references to an array atomically, and in a function the
+        size of `_step` its pruning pass leaves most pairs in place: an array
+        read from the kernel state, a view, or an array passed to an inlined
+        helper in the env loop each cost a locked increment and decrement,
+        about 120 per env-step, and a locked instruction waits for every
+        store before it (at B=4096, stores that miss the caches). On a
+        borrowed array those calls find no meminfo and return at once. Safe
+        where the owner outlives the borrow: `_step` borrows what its caller
+        and the kernel state hold for the whole call, and returns none of it.
+        None (a lean step's omitted records) passes through."""
+        if isinstance(array, types.NoneType):
+            return array(array), lambda context, builder, signature, args: args[0]
+        if not isinstance(array, types.Array):
+            return None
+
+        def codegen(context, builder, signature, args):
+            source = context.make_array(signature.args[0])(context, builder, args[0])
+            out = context.make_array(signature.return_type)(context, builder)
+            cgutils.copy_struct(out, source)
+            out.meminfo = cgutils.get_null_value(out.meminfo.type)
+            out.parent = cgutils.get_null_value(out.parent.type)
+            return out._getvalue()
+
+        return array(array), codegen
+
     @_jit(inline=True)
     def _prefetch_row(array, b, n_bytes, write):
         """Hint the first ``n_bytes`` of ``array[b]``, line by line."""
@@ -407,18 +436,32 @@ if numba is not None:
                 _prefetch_read(array, start + offset)
 
     @_jit(inline=True)
-    def _prefetch_env(b, k, decisions, obs_out, mask_out, observe):
+    def _prefetch_env(
+        b,
+        alerts,
+        extent,
+        inc_i,
+        inc_f,
+        inc_b,
+        down_until,
+        service_weight,
+        legal,
+        decisions,
+        obs_out,
+        mask_out,
+        observe,
+    ):
         """Hint what stepping env b reads and writes. Every array is walked in
         env order, but there are about twenty of them, with gaps (only a
         queue's filled rows are read): more streams than the hardware
-        prefetcher follows well."""
-        alerts, inc_i, inc_f, inc_b, legal = k.alerts, k.inc_i, k.inc_f, k.inc_b, k.legal
-        _prefetch_row(alerts, b, k.extent[b] * alerts.strides[1], True)
+        prefetcher follows well. The arrays come as arguments, not from the
+        kernel state: see `_step` on reference counts."""
+        _prefetch_row(alerts, b, extent[b] * alerts.strides[1], True)
         _prefetch_row(inc_i, b, inc_i.strides[0], True)
         _prefetch_row(inc_f, b, inc_f.strides[0], True)
         _prefetch_row(inc_b, b, inc_b.strides[0], True)
-        _prefetch_row(k.down_until, b, k.down_until.strides[0], False)
-        _prefetch_row(k.service_weight, b, k.service_weight.strides[0], False)
+        _prefetch_row(down_until, b, down_until.strides[0], False)
+        _prefetch_row(service_weight, b, service_weight.strides[0], False)
         _prefetch_row(decisions, b, decisions.strides[0], True)
         _prefetch_row(legal, b, legal.strides[0], True)
         if observe:
@@ -500,7 +543,25 @@ if numba is not None:
     def _arrive(
         b,
         blk,
-        k,
+        fp,
+        ip,
+        off,
+        tables,
+        t,
+        service_weight,
+        episode_key,
+        excitation,
+        alert_counter,
+        incident_counter,
+        down_until,
+        inc_b,
+        inc_i,
+        inc_f,
+        alerts,
+        extent,
+        totals,
+        u_run,
+        listed,
         cascades,
         parent_group,
         have_parents,
@@ -512,12 +573,8 @@ if numba is not None:
         """Start incidents, emit their alerts and the noise, and queue them (env
         b, randomness from block ``blk``). Every draw it uses has the address the
         reference reads it from; runs drawn ahead (`_uniforms`) hold some it
-        does not use."""
-        fp, ip, off, tables, t = k.fp, k.ip, k.off, k.tables, k.t
-        service_weight, episode_key, excitation = k.service_weight, k.episode_key, k.excitation
-        alert_counter, incident_counter = k.alert_counter, k.incident_counter
-        down_until, inc_b, inc_i, inc_f = k.down_until, k.inc_b, k.inc_i, k.inc_f
-        alerts, extent, totals = k.alerts, k.extent, k.totals
+        does not use. The arrays come as arguments (``tables`` is the tuple
+        of `FastAlertSim._tables`), so that `_step` passes borrowed ones."""
         S = service_weight.shape[1]
         Q = alerts.shape[1]
         M = off[U_NCONF] - off[U_NSEV]
@@ -531,7 +588,6 @@ if numba is not None:
         )
         tb = t[b]
         rate = fp[F_BASE_RATE] + excitation[b]
-        u_run, listed = k.work_u, k.work_service_int[3]
         # Which services start an incident, without a branch: the arrival draws
         # are drawn ahead for every service, and each service is appended to
         # the list (the count moves only when it starts).
@@ -766,7 +822,25 @@ if numba is not None:
         _arrive(
             b,
             0,
-            k,
+            k.fp,
+            k.ip,
+            k.off,
+            k.tables,
+            t,
+            service_weight,
+            episode_key,
+            excitation,
+            alert_counter,
+            incident_counter,
+            down_until,
+            inc_b,
+            inc_i,
+            inc_f,
+            alerts,
+            extent,
+            totals,
+            k.work_u,
+            k.work_service_int[3],
             cascades,
             parent_group,
             False,
@@ -807,15 +881,30 @@ if numba is not None:
         must all be None too, and are neither computed nor written. The checks
         are ``is None`` on arguments, so numba compiles a lean version without
         them; ``_arrive`` tests ``events`` the same way."""
-        fp, ip, off = k.fp, k.ip, k.off
-        verb_pattern, reward_vector, survive = k.verb_pattern, k.reward_vector, k.survive
-        slot_flags = k.work_slot_flags
-        t, adj, service_weight, id_key = k.t, k.adj, k.service_weight, k.id_key
-        stream_key, episode, episode_key = k.stream_key, k.episode, k.episode_key
-        failures, down_until = k.failures, k.down_until
-        inc_b, inc_i, inc_f, alerts, extent = k.inc_b, k.inc_i, k.inc_f, k.alerts, k.extent
-        legal, needs_reset = k.legal, k.needs_reset
-        terminated_out, truncated_out, role_features = k.terminated, k.truncated, k.role_features
+        # Everything the env loop touches is borrowed (see `_borrow`): the
+        # kernel state's arrays, the row views taken of them, the arguments.
+        fp, ip, off = _borrow(k.fp), _borrow(k.ip), _borrow(k.off)
+        kt = k.tables
+        tables = (_borrow(kt[0]), _borrow(kt[1]), _borrow(kt[2]), _borrow(kt[3]), _borrow(kt[4]))
+        verb_pattern, reward_vector = _borrow(k.verb_pattern), _borrow(k.reward_vector)
+        survive, slot_flags = _borrow(k.survive), _borrow(k.work_slot_flags)
+        t, adj, service_weight = _borrow(k.t), _borrow(k.adj), _borrow(k.service_weight)
+        id_key, stream_key = _borrow(k.id_key), _borrow(k.stream_key)
+        episode, episode_key = _borrow(k.episode), _borrow(k.episode_key)
+        excitation, totals = _borrow(k.excitation), _borrow(k.totals)
+        alert_counter, incident_counter = _borrow(k.alert_counter), _borrow(k.incident_counter)
+        failures, down_until = _borrow(k.failures), _borrow(k.down_until)
+        inc_b, inc_i, inc_f = _borrow(k.inc_b), _borrow(k.inc_i), _borrow(k.inc_f)
+        alerts, extent = _borrow(k.alerts), _borrow(k.extent)
+        legal, needs_reset = _borrow(k.legal), _borrow(k.needs_reset)
+        terminated_out, truncated_out = _borrow(k.terminated), _borrow(k.truncated)
+        role_features = _borrow(k.role_features)
+        # The records a lean step omits stay as they came: their ``is None``
+        # tests must see the arguments themselves.
+        actions, running = _borrow(actions), _borrow(running)
+        decisions, components = _borrow(decisions), _borrow(components)
+        counts, team_reward = _borrow(counts), _borrow(team_reward)
+        obs_out, mask_out = _borrow(obs_out), _borrow(mask_out)
         B, A = actions.shape
         S = service_weight.shape[1]
         N = (legal.shape[2] - 1) // 4
@@ -824,15 +913,15 @@ if numba is not None:
         noop_masked = ip[I_ON_ILLEGAL_NOOP] == 1
         observe = obs_out.shape[0] == B
         prefetch = B >= PREFETCH_FROM_BATCH
-        wab, wai = k.work_agent_bool, k.work_agent_int
-        wsb, wsi = k.work_service_bool, k.work_service_int
+        wab, wai = _borrow(k.work_agent_bool), _borrow(k.work_agent_int)
+        wsb, wsi = _borrow(k.work_service_bool), _borrow(k.work_service_int)
         dec, conflict, claim, granted_claim, granted = wab[0], wab[1], wab[2], wab[3], wab[4]
         noise, live, real_claim, resolves, escalates = wab[5], wab[6], wab[7], wab[8], wab[9]
         slot, verb, rank, svc = wai[0], wai[1], wai[2], wai[3]
-        prio, credit, u_run = k.work_prio, k.work_credit, k.work_u
+        prio, credit, u_run = _borrow(k.work_prio), _borrow(k.work_credit), _borrow(k.work_u)
         handled_now, resolved_now, closed, failed_now = wsb[0], wsb[1], wsb[2], wsb[3]
         cascades = wsb[4]
-        failed_list, parent_group, same_count = wsi[0], wsi[1], wsi[2]
+        failed_list, parent_group, same_count, listed = wsi[0], wsi[1], wsi[2], wsi[3]
         bad = _validate(actions, running, legal, legal.shape[2], noop_masked)
         if bad >= 0:
             return -1 - bad
@@ -891,7 +980,21 @@ if numba is not None:
                     n_done += 1
                 continue
             if prefetch and b + PREFETCH_AHEAD < B:
-                _prefetch_env(b + PREFETCH_AHEAD, k, decisions, obs_out, mask_out, observe)
+                _prefetch_env(
+                    b + PREFETCH_AHEAD,
+                    alerts,
+                    extent,
+                    inc_i,
+                    inc_f,
+                    inc_b,
+                    down_until,
+                    service_weight,
+                    legal,
+                    decisions,
+                    obs_out,
+                    mask_out,
+                    observe,
+                )
             tb = t[b]
             key = episode_key[b]
             blk = tb + 1
@@ -1096,7 +1199,25 @@ if numba is not None:
             _arrive(
                 b,
                 blk,
-                k,
+                fp,
+                ip,
+                off,
+                tables,
+                t,
+                service_weight,
+                episode_key,
+                excitation,
+                alert_counter,
+                incident_counter,
+                down_until,
+                inc_b,
+                inc_i,
+                inc_f,
+                alerts,
+                extent,
+                totals,
+                u_run,
+                listed,
                 cascades,
                 parent_group,
                 True,
