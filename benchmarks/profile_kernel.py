@@ -109,8 +109,8 @@ def instrumented_source(source: str) -> str:
             + "            if observe:",
         ),
         (
-            "                _copy_mask(b, legal, mask_out)\n        return n_done",
-            "                _copy_mask(b, legal, mask_out)\n"
+            "                _copy_mask(b, legal_rows, mask_rows)\n        return n_done",
+            "                _copy_mask(b, legal_rows, mask_rows)\n"
             f"{IND}prof[8] += _ticks() - then\n        return n_done",
         ),
         (
