@@ -24,8 +24,10 @@ from adaptive_alert_triage.ingest.store import AlertStore
 from adaptive_alert_triage.models import Action
 from adaptive_alert_triage.multiagent import parallel_env
 from adaptive_alert_triage.sim import external
-from adaptive_alert_triage.sim.config import ALERT_TYPES
+from adaptive_alert_triage.sim.config import ALERT_TYPES, get_task
+from adaptive_alert_triage.sim.engine import SLOT_FEATURES
 from adaptive_alert_triage.sim.fast import available as numba_available
+from adaptive_alert_triage.sim.incidents import N_TYPES
 from adaptive_alert_triage.sim.topology import service_names
 
 T0 = 1_700_000_000.0
@@ -252,6 +254,42 @@ def test_real_alert_on_a_healthy_service_opens_an_incident_that_can_fail_it():
         if done:
             break
     assert failed  # neglected, it fails its service like any critical incident
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("service", 2.5), ("alert_type", 1.0), ("age", 3.5), ("age", True)]
+)
+def test_an_injected_alert_with_a_field_that_is_not_a_whole_number_is_refused(field, value):
+    env = _fresh()
+    alert = dataclasses.replace(
+        external.ExternalAlert(2, 1, 0.5, 0.9, False, 0.5), **{field: value}
+    )
+    before = env.sim.alerts.copy()
+    with pytest.raises(TypeError, match=f"{field} must be an int, got {value!r}"):
+        external.inject(env.sim, 0, [alert])
+    assert np.array_equal(env.sim.alerts, before)  # nothing queued
+
+
+@pytest.mark.parametrize("age", [0, 7, 50, 400])
+def test_an_injected_alerts_age_is_observed_alike_on_both_backends(age):
+    """The compiled observation reads an age up to max_steps from a table and
+    computes an older one; both must equal the reference's quotient."""
+    observed = []
+    for backend in ("numpy", "numba"):
+        env = parallel_env(
+            "hard",
+            backend=backend,
+            base_incident_rate=0.0,
+            noise_rate=0.0,
+            ensure_nonempty_queue=False,
+        )
+        env.reset(seed=3)
+        external.inject(env.sim, 0, [external.ExternalAlert(4, 2, 0.5, 0.9, True, 0.0, age=age)])
+        observed.append(env.sim.observe(team=True)[0, 0])
+    assert np.array_equal(observed[0], observed[1])
+    age_feature = 3 + N_TYPES  # of slot 0, which holds the alert
+    assert observed[1][0] == 1.0 and observed[1][SLOT_FEATURES] == 0.0
+    assert observed[1][age_feature] == np.float32(min(age / get_task("hard").max_steps, 1.0))
 
 
 def test_real_alert_joins_the_open_incident_of_its_service():

@@ -120,6 +120,12 @@ def draw_truth(
 def _check(alert: ExternalAlert, sim: AlertSim) -> None:
     if not isinstance(alert, ExternalAlert):
         raise TypeError(f"expected an ExternalAlert, got {type(alert).__name__}")
+    # Whole numbers: the queue stores them as floats, and the observation
+    # reads them back as indices (service, type) and step counts (age).
+    for name in ("service", "alert_type", "age"):
+        value = getattr(alert, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {value!r}")
     if not 0 <= alert.service < sim.S:
         raise ValueError(f"service {alert.service} is out of range; allowed 0..{sim.S - 1}")
     if not 0 <= alert.alert_type < N_TYPES:
