@@ -143,10 +143,12 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     numba = None
 
 #: From this many envs on, a step asks for the next envs' state ahead of use
-#: (`_prefetch_env`). Interleaved A/B on this machine: about 11% faster at
-#: B=4096, where the state outgrows the caches; no change at 1024; 3-5%
-#: slower at 256, where it is in cache and the hints are pure overhead.
-PREFETCH_FROM_BATCH = 2048
+#: (`_prefetch_env`). Interleaved A/B on this machine, with the env loop's
+#: arrays borrowed (`_borrow`): about 12% faster at B=4096 and 6% at B=1024,
+#: where the state outgrows the caches; within noise at 512; 5% slower at
+#: 256, where it is mostly cached and the hints are overhead. (Before the
+#: borrowing, 1024 gained nothing.)
+PREFETCH_FROM_BATCH = 1024
 #: How many envs ahead: 1 to 3 did as well; 8 gained nothing.
 PREFETCH_AHEAD = 2
 
