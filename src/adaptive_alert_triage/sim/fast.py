@@ -758,17 +758,28 @@ if numba is not None:
     def _reset_env(b, k):
         """Open the episode whose key is ``episode_key[b]`` in env b, as the
         reference's ``_reset_env`` does."""
-        scratch_f, order, u_graph = k.work_f, k.work_order, k.work_graph
-        graph = k.graph
-        fixed_adj, fixed_layer, t, adj, layer = k.fixed_adj, k.fixed_layer, k.t, k.adj, k.layer
-        service_weight, id_key, episode_key = k.service_weight, k.id_key, k.episode_key
-        excitation, failures, down_until = k.excitation, k.failures, k.down_until
-        alert_counter, incident_counter = k.alert_counter, k.incident_counter
-        inc_b, inc_i, inc_f, alerts, extent = k.inc_b, k.inc_i, k.inc_f, k.alerts, k.extent
-        totals, terminated, truncated = k.totals, k.terminated, k.truncated
-        needs_reset = k.needs_reset
-        scratch_events, scratch_counts = k.scratch_events, k.scratch_counts
-        reset_incidents, reset_incident_severity = k.reset_incidents, k.reset_incident_severity
+        # Borrowed, as in `_step`: a reset comes every ~16 env-steps of a
+        # random policy, and each array read from the state would otherwise
+        # cost a locked increment and decrement here and in the calls below.
+        scratch_f, order = _borrow(k.work_f), _borrow(k.work_order)
+        u_graph, graph = _borrow(k.work_graph), _borrow(k.graph)
+        fixed_adj, fixed_layer = _borrow(k.fixed_adj), _borrow(k.fixed_layer)
+        t, adj, layer = _borrow(k.t), _borrow(k.adj), _borrow(k.layer)
+        service_weight, id_key = _borrow(k.service_weight), _borrow(k.id_key)
+        episode_key, excitation = _borrow(k.episode_key), _borrow(k.excitation)
+        failures, down_until = _borrow(k.failures), _borrow(k.down_until)
+        alert_counter, incident_counter = _borrow(k.alert_counter), _borrow(k.incident_counter)
+        inc_b, inc_i, inc_f = _borrow(k.inc_b), _borrow(k.inc_i), _borrow(k.inc_f)
+        alerts, extent, totals = _borrow(k.alerts), _borrow(k.extent), _borrow(k.totals)
+        terminated, truncated = _borrow(k.terminated), _borrow(k.truncated)
+        needs_reset = _borrow(k.needs_reset)
+        scratch_events, scratch_counts = _borrow(k.scratch_events), _borrow(k.scratch_counts)
+        reset_incidents = _borrow(k.reset_incidents)
+        reset_incident_severity = _borrow(k.reset_incident_severity)
+        fp, ip, off = _borrow(k.fp), _borrow(k.ip), _borrow(k.off)
+        kt = k.tables
+        tables = (_borrow(kt[0]), _borrow(kt[1]), _borrow(kt[2]), _borrow(kt[3]), _borrow(kt[4]))
+        u_run, listed = _borrow(k.work_u), _borrow(k.work_service_int[3])
         S = service_weight.shape[1]
         width = u_graph.shape[1]
         key = episode_key[b]
@@ -816,18 +827,18 @@ if numba is not None:
         totals[b, 1] = 0
         needs_reset[b] = False
         # The step's rows: a reset inside a step comes before that env's use.
-        cascades = k.work_service_bool[4]
-        parent_group = k.work_service_int[1]
+        cascades = _borrow(k.work_service_bool[4])
+        parent_group = _borrow(k.work_service_int[1])
         for s in range(S):
             cascades[s] = False
             parent_group[s] = -1
         _arrive(
             b,
             0,
-            k.fp,
-            k.ip,
-            k.off,
-            k.tables,
+            fp,
+            ip,
+            off,
+            tables,
             t,
             service_weight,
             episode_key,
@@ -841,8 +852,8 @@ if numba is not None:
             alerts,
             extent,
             totals,
-            k.work_u,
-            k.work_service_int[3],
+            u_run,
+            listed,
             cascades,
             parent_group,
             False,
