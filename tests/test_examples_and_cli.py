@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,28 @@ def test_kernel_profile_matches_the_kernel_and_names_every_phase():
     phases = _load_example("profile_kernel", "benchmarks").PHASES
     assert set(rows) == {*phases, "sum"}
     assert all(int(ticks) > 0 for ticks, _ in rows.values())
+
+
+@pytest.mark.skipif(
+    not fast.available() or shutil.which("perf") is None,
+    reason="the line profile samples the numba kernel with perf",
+)
+def test_line_profile_maps_the_kernels_samples_to_its_source_and_finds_no_locked_counts():
+    result = _run_benchmark("profile_lines", "--batch", "64", "--seconds", "1.5", "--top", "8")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    header, _, *rows = result.stdout.splitlines()
+    kernel, counting = (
+        int(n.replace(",", ""))
+        for n in re.search(r"([\d,]+) samples in the kernel .*?([\d,]+) more", header).groups()
+    )
+    assert kernel > 100
+    # The env loop borrows its arrays: numba's reference counting, once about a
+    # tenth of the kernel's samples, must stay a trace of them.
+    assert counting < 0.02 * kernel
+    assert len(rows) == 8
+    shares = [float(row.split("%")[0]) for row in rows]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100.05
+    assert sum(re.search(r"fast\.py:\d+", row) is not None for row in rows) >= 6
 
 
 @pytest.mark.skipif(
