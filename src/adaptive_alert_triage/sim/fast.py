@@ -1137,13 +1137,24 @@ if numba is not None:
                 if escalates[a]:
                     inc_i[b, svc[a], II_ESCALATED_UNTIL] = tb + ip[I_ESC_DELAY]
                     inc_i[b, svc[a], II_ESCALATOR] = a
-            # Specialists, damage, self-resolution, failures: branch-free but
-            # for the rare escalation that comes due, with the self-resolution
-            # draws drawn ahead (see `_uniforms`). An inactive service computes
-            # a damage it does not keep.
+            # Specialists, damage, self-resolution, failures, for the services
+            # with an open incident (a list made without a branch, as in
+            # `_arrive`): nothing happens to the others, whose flags stay
+            # False. Branch-free but for the rare escalation that comes due,
+            # with the self-resolution draws drawn ahead (see `_uniforms`).
             _uniforms(key, blk, off[U_SELF], S, u_run)
-            n_failed = 0
+            n_open = 0
             for s in range(S):
+                failed_now[s] = False
+                closed[s] = False
+                listed[n_open] = s
+                n_open += inc_b[b, s, IB_ACTIVE]
+            if truth is not None:
+                for s in range(S):
+                    incidents[b, s, I_CLOSED] = -1
+            n_failed = 0
+            for j in range(n_open):
+                s = listed[j]
                 active0 = inc_b[b, s, IB_ACTIVE]
                 esc = inc_i[b, s, II_ESCALATED_UNTIL]
                 due = active0 & (esc >= 0) & (esc <= tb) & (not resolved_now[s])
