@@ -428,6 +428,17 @@ if numba is not None:
         return array(array), codegen
 
     @_jit(inline=True)
+    def _borrow_tables(tables):
+        """`_borrow` of each array of `FastAlertSim._tables`."""
+        return (
+            _borrow(tables[0]),
+            _borrow(tables[1]),
+            _borrow(tables[2]),
+            _borrow(tables[3]),
+            _borrow(tables[4]),
+        )
+
+    @_jit(inline=True)
     def _prefetch_row(array, b, n_bytes, write):
         """Hint the first ``n_bytes`` of ``array[b]``, line by line."""
         start = b * array.strides[0]
@@ -777,8 +788,7 @@ if numba is not None:
         reset_incidents = _borrow(k.reset_incidents)
         reset_incident_severity = _borrow(k.reset_incident_severity)
         fp, ip, off = _borrow(k.fp), _borrow(k.ip), _borrow(k.off)
-        kt = k.tables
-        tables = (_borrow(kt[0]), _borrow(kt[1]), _borrow(kt[2]), _borrow(kt[3]), _borrow(kt[4]))
+        tables = _borrow_tables(k.tables)
         u_run, listed = _borrow(k.work_u), _borrow(k.work_service_int[3])
         S = service_weight.shape[1]
         width = u_graph.shape[1]
@@ -897,8 +907,7 @@ if numba is not None:
         # Everything the env loop touches is borrowed (see `_borrow`): the
         # kernel state's arrays, the row views taken of them, the arguments.
         fp, ip, off = _borrow(k.fp), _borrow(k.ip), _borrow(k.off)
-        kt = k.tables
-        tables = (_borrow(kt[0]), _borrow(kt[1]), _borrow(kt[2]), _borrow(kt[3]), _borrow(kt[4]))
+        tables = _borrow_tables(k.tables)
         verb_pattern, reward_vector = _borrow(k.verb_pattern), _borrow(k.reward_vector)
         survive, slot_flags = _borrow(k.survive), _borrow(k.work_slot_flags)
         t, adj, service_weight = _borrow(k.t), _borrow(k.adj), _borrow(k.service_weight)
