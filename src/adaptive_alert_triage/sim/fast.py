@@ -408,12 +408,10 @@ if numba is not None:
         helper in the env loop each cost a locked increment and decrement,
         about 120 per env-step, and a locked instruction waits for every
         store before it (at B=4096, stores that miss the caches). On a
-        borrowed array those calls find no meminfo and return at once. Safe
-        where the owner outlives the borrow: `_step` borrows what its caller
-        and the kernel state hold for the whole call, and returns none of it.
-        None (a lean step's omitted records) passes through."""
-        if isinstance(array, types.NoneType):
-            return array(array), lambda context, builder, signature, args: args[0]
+        borrowed array those calls find no meminfo and return at once (and
+        LLVM drops them). Safe where the owner outlives the borrow: `_step`
+        and `_reset_env` borrow what their caller and the kernel state hold
+        for the whole call, and return none of it."""
         if not isinstance(array, types.Array):
             return None
 
