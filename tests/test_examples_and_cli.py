@@ -64,6 +64,23 @@ def test_benchmark_script_runs():
     assert "env-steps/s" in result.stdout and "easy" in result.stdout
 
 
+def test_ab_benchmark_alternates_two_trees_and_reports_both_medians():
+    src = str(ROOT / "src")
+    result = _run_benchmark(
+        "ab_vector", src, src, "--batch", "8", "--seconds", "0.05", "--rounds", "2"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    medians = re.findall(
+        r"^(base|candidate) +median +([\d,]+) ns/env-step +\(([^)]*)\)", result.stdout, re.M
+    )
+    assert [name for name, _, _ in medians] == ["base", "candidate"]
+    for _, median, runs in medians:
+        assert len(runs.split(", ")) == 2 and int(median.replace(",", "")) > 0
+    assert re.search(r"candidate vs base: [+-]\d+\.\d%", result.stdout)
+    bad = _run_benchmark("ab_vector", src, str(ROOT))
+    assert bad.returncode == 2 and "candidate must be a src/ folder" in bad.stderr
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
