@@ -272,8 +272,9 @@ def test_an_injected_alert_with_a_field_that_is_not_a_whole_number_is_refused(fi
 
 @pytest.mark.parametrize("age", [0, 7, 50, 400])
 def test_an_injected_alerts_age_is_observed_alike_on_both_backends(age):
-    """The compiled observation reads an age up to max_steps from a table and
-    computes an older one; both must equal the reference's quotient."""
+    """An injected alert can be older than an episode (its age counts from
+    before it arrived): both backends observe its age as the reference's
+    capped quotient, below the cap and at it."""
     observed = []
     for backend in ("numpy", "numba"):
         env = parallel_env(

@@ -1161,17 +1161,16 @@ if numba is not None:
                     incidents[b, s, I_CLOSED] = -1
             n_failed = 0
             for j in range(n_open):
-                s = listed[j]
-                active0 = inc_b[b, s, IB_ACTIVE]
+                s = listed[j]  # its incident is open
                 esc = inc_i[b, s, II_ESCALATED_UNTIL]
-                due = active0 & (esc >= 0) & (esc <= tb) & (not resolved_now[s])
+                due = (esc >= 0) & (esc <= tb) & (not resolved_now[s])
                 if truth is not None:
                     events[b, s, E_ESCALATION_RESOLVED] = due
                 if due:
                     who = inc_i[b, s, II_ESCALATOR]
                     credit[who, C_CRITICAL] += 1.0 if inc_b[b, s, IB_CRITICAL] == 1 else 0.0
                     credit[who, C_CASCADE] += 1.0 if inc_b[b, s, IB_CASCADE] == 1 else 0.0
-                active = active0 & (not resolved_now[s]) & (not due)
+                active = (not resolved_now[s]) & (not due)
                 crit = inc_b[b, s, IB_CRITICAL]
                 factor = 1.0 if crit else fp[F_MINOR_FACTOR]
                 damage = inc_f[b, s, IF_DAMAGE]
@@ -1188,7 +1187,7 @@ if numba is not None:
                     events[b, s, E_FAILED] = failed
                     events[b, s, E_RESOLVED] = resolved_now[s]
                     incidents[b, s, I_CLOSED] = inc_i[b, s, II_UID] if closed[s] else -1
-                inc_b[b, s, IB_ACTIVE] = active0 & (not shut)
+                inc_b[b, s, IB_ACTIVE] = not shut
                 inc_i[b, s, II_ESCALATED_UNTIL] = -1 if shut else esc
                 inc_i[b, s, II_ESCALATOR] = -1 if shut else inc_i[b, s, II_ESCALATOR]
                 n_failed += failed
