@@ -208,6 +208,8 @@ def test_rejected_actions_change_nothing(backend):
         sim.step(np.zeros((1, sim.A)))
     with pytest.raises(ValueError, match="records must be 'full' or 'lean', got 'none'"):
         sim.step(np.zeros((1, sim.A), dtype=np.int64), records="none")
+    with pytest.raises(TypeError, match="masks must be a bool, got 'no'"):
+        sim.step(np.zeros((1, sim.A), dtype=np.int64), observe=True, masks="no")
     for name, value in before.items():
         assert np.array_equal(getattr(sim, name), value), name
     # The generator was not touched either: the next step matches a fresh twin's.
@@ -275,7 +277,8 @@ def test_forcing_past_the_end_is_refused_not_a_crash(backend):
 def test_autoreset_in_the_kernel_matches_the_reference(task_id):
     """step_autoreset: the twin resets ended envs inside its compiled step; the
     reference resets them in Python and holds them. Same states, same rows.
-    A second pair steps with lean records: the same transition, and the same
+    A second pair steps with lean records, and every other step without a
+    copy of the masks (``masks=False``): the same transition, and the same
     rows except the omitted ones."""
     batch = 5
     config = get_task(task_id)
@@ -290,8 +293,9 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
         resets += int(ref.needs_reset.sum())
         a, stepped_a = ref.step_autoreset(actions, observe=True)
         b, stepped_b = twin.step_autoreset(actions, observe=True)
+        with_masks = step % 2 == 0
         leans = [
-            sim.step_autoreset(actions, observe=True, records="lean")
+            sim.step_autoreset(actions, observe=True, records="lean", masks=with_masks)
             for sim in (lean_ref, lean_twin)
         ]
         assert np.array_equal(stepped_a, stepped_b), step
@@ -305,6 +309,11 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
                 else:
                     assert np.array_equal(getattr(lean, name), getattr(a, name)), (step, name)
             assert np.array_equal(lean.observations, a.observations), step
+            if with_masks:
+                assert np.array_equal(lean.action_masks, a.action_masks), step
+            else:
+                assert lean.action_masks is None, step
+            assert np.array_equal(sim.legal, a.action_masks), step  # still readable
             assert_same(ref, sim, f"lean, step {step}")
     assert resets >= batch  # the run spans autoresets
 
@@ -322,8 +331,11 @@ def test_a_batch_large_enough_to_prefetch_matches_the_reference():
     for step in range(40):
         actions = (rng.random(ref.legal.shape) * ref.legal).argmax(axis=2)
         resets += int(ref.needs_reset.sum())
-        a, _ = ref.step_autoreset(actions, observe="team", records="lean")
-        b, _ = twin.step_autoreset(actions, observe="team", records="lean")
+        # The vector env's call: no copy of the masks, on odd steps.
+        options = {"observe": "team", "records": "lean", "masks": step % 2 == 0}
+        a, _ = ref.step_autoreset(actions, **options)
+        b, _ = twin.step_autoreset(actions, **options)
+        assert (a.action_masks is None) == (step % 2 == 1), step
         assert_same_outcome(a, b, step)
         assert_same_state(ref, twin, f"step {step}")
     assert resets > batch  # the run spans autoresets
@@ -351,6 +363,8 @@ def test_a_rejected_autoreset_step_resets_nothing(backend):
         sim.step_autoreset(noop, records="some")
     with pytest.raises(ValueError, match="observe must be False, True or 'team'"):
         sim.step_autoreset(noop, observe="all")
+    with pytest.raises(TypeError, match="masks must be a bool, got 0"):
+        sim.step_autoreset(noop, observe=True, masks=0)
     for name, value in before.items():
         assert np.array_equal(getattr(sim, name), value), name
     a, stepped_a = sim.step_autoreset(noop)

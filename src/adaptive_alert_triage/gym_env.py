@@ -208,11 +208,12 @@ class _BatchedCore(VectorEnv):
     def _step_core(self, actions: np.ndarray, observe="team", records: str = "lean"):
         """Autoreset what ended last step, step the rest; returns the outcome and
         the mask of envs that stepped. Lean records by default: the infos need
-        only the decisions, components and counts (see `AlertSim.step`)."""
+        only the decisions, components and counts (see `AlertSim.step`). No
+        copy of the masks: ``action_masks()`` reads them from the core."""
         if not self._started:
             raise RuntimeError("step() called before reset()")
         return self.sim.step_autoreset(
-            actions, self.masked_action, observe=observe, records=records
+            actions, self.masked_action, observe=observe, records=records, masks=False
         )
 
     @staticmethod

@@ -691,6 +691,7 @@ class AlertSim:
         *,
         reuse_records: bool = False,
         records: str = "full",
+        masks: bool = True,
     ) -> StepOutcome:
         """Advance every env by one time step.
 
@@ -714,9 +715,14 @@ class AlertSim:
         fields named in `LEAN_OMITS` are None. The compiled backend then skips
         making them (about 8% of a vector step on hard); the transition is the
         same. The vector envs step this way.
+
+        ``masks=False`` leaves ``action_masks`` None even when observing: the
+        masks stay readable in ``legal``, and a caller that reads them there
+        (the vector envs) saves a copy of them per step.
         """
         observe = self._check_observe(observe)
         lean = self._check_records(records)
+        self._check_masks(masks)
         held = self._check_active(active)
         if held is None:
             out = self._step_all(actions, on_illegal, observe)
@@ -725,6 +731,8 @@ class AlertSim:
         if lean:
             for name in LEAN_OMITS:
                 setattr(out, name, None)
+        if not masks:
+            out.action_masks = None
         return out
 
     def _step_held(self, actions, on_illegal: str, observe, held: np.ndarray) -> StepOutcome:
@@ -741,6 +749,11 @@ class AlertSim:
         return out
 
     @staticmethod
+    def _check_masks(masks) -> None:
+        if not isinstance(masks, (bool, np.bool_)):
+            raise TypeError(f"masks must be a bool, got {masks!r} ({type(masks).__name__})")
+
+    @staticmethod
     def _check_records(records) -> bool:
         """True for lean records."""
         if records not in ("full", "lean"):
@@ -754,22 +767,25 @@ class AlertSim:
         observe: bool = False,
         *,
         records: str = "full",
+        masks: bool = True,
     ) -> tuple[StepOutcome, np.ndarray]:
         """NEXT_STEP autoreset: envs that ended are reset (the next episode of
         their stream) and held, with neutral outcome rows and their first
         observation; the others step. Returns the outcome and the (B,) mask of
-        envs that stepped. ``records`` as in `step`. A rejected call changes
-        nothing: the actions are checked before any env is reset."""
+        envs that stepped. ``records`` and ``masks`` as in `step`. A rejected
+        call changes nothing: the actions are checked before any env is reset."""
         if self.episode.min() < 0:
             raise RuntimeError("step_autoreset() called before every env was reset()")
         self._check_observe(observe)
         self._check_records(records)
+        self._check_masks(masks)
         ended = self.needs_reset.copy()
+        options = {"records": records, "masks": masks}
         if not ended.any():
-            return self.step(actions, on_illegal, observe, records=records), ~ended
+            return self.step(actions, on_illegal, observe, **options), ~ended
         self._checked_actions(actions, on_illegal, held=ended)
         self.reset(None, np.flatnonzero(ended))
-        return self.step(actions, on_illegal, observe, active=~ended, records=records), ~ended
+        return self.step(actions, on_illegal, observe, active=~ended, **options), ~ended
 
     def _checked_actions(
         self, actions, on_illegal: str, held: np.ndarray | None = None

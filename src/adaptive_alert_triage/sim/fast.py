@@ -461,6 +461,7 @@ if numba is not None:
         obs_out,
         mask_out,
         observe,
+        copy_masks,
     ):
         """Hint what stepping env b reads and writes. Every array is walked in
         env order, but there are about twenty of them, with gaps (only a
@@ -477,6 +478,7 @@ if numba is not None:
         _prefetch_row(legal, b, legal.strides[0], True)
         if observe:
             _prefetch_row(obs_out, b, obs_out.strides[0], True)
+        if copy_masks:
             _prefetch_row(mask_out, b, mask_out.strides[0], True)
 
     @_jit(inline=True)
@@ -932,6 +934,7 @@ if numba is not None:
         K = ip[I_K]
         noop_masked = ip[I_ON_ILLEGAL_NOOP] == 1
         observe = obs_out.shape[0] == B
+        copy_masks = mask_out.shape[0] == B  # observing, and the caller wants them
         prefetch = B >= PREFETCH_FROM_BATCH
         legal_rows = legal.reshape((B, legal.shape[1] * legal.shape[2]))
         mask_rows = mask_out.reshape((mask_out.shape[0], legal_rows.shape[1]))
@@ -997,6 +1000,7 @@ if numba is not None:
                         N,
                         same_count,
                     )
+                if copy_masks:
                     _copy_mask(b, legal_rows, mask_rows)
                 if needs_reset[b]:
                     n_done += 1
@@ -1016,6 +1020,7 @@ if numba is not None:
                     obs_out,
                     mask_out,
                     observe,
+                    copy_masks,
                 )
             tb = t[b]
             key = episode_key[b]
@@ -1308,6 +1313,7 @@ if numba is not None:
                     N,
                     same_count,
                 )
+            if copy_masks:
                 _copy_mask(b, legal_rows, mask_rows)
         return n_done
 
@@ -1724,6 +1730,7 @@ class FastAlertSim(AlertSim):
         *,
         reuse_records: bool = False,
         records: str = "full",
+        masks: bool = True,
     ) -> StepOutcome:
         held = self._check_active(active)
         if self.n_needing_reset:
@@ -1732,7 +1739,10 @@ class FastAlertSim(AlertSim):
             )
         running = self._all_active if held is None else ~held
         lean = self._check_records(records)
-        return self._run(actions, on_illegal, observe, running, held, False, reuse_records, lean)
+        self._check_masks(masks)
+        return self._run(
+            actions, on_illegal, observe, running, held, False, reuse_records, lean, masks
+        )
 
     def step_autoreset(
         self,
@@ -1741,15 +1751,18 @@ class FastAlertSim(AlertSim):
         observe: bool = False,
         *,
         records: str = "full",
+        masks: bool = True,
     ) -> tuple[StepOutcome, np.ndarray]:
         if self.episode.min() < 0:
             raise RuntimeError("step_autoreset() called before every env was reset()")
         lean = self._check_records(records)
+        self._check_masks(masks)
+        options = {"lean": lean, "masks": masks}
         if not self.n_needing_reset:
-            out = self._run(actions, on_illegal, observe, self._all_active, None, False, lean=lean)
+            out = self._run(actions, on_illegal, observe, self._all_active, None, False, **options)
             return out, self._all_active.copy()
         stepped = ~self.needs_reset
-        out = self._run(actions, on_illegal, observe, stepped, self.needs_reset, True, lean=lean)
+        out = self._run(actions, on_illegal, observe, stepped, self.needs_reset, True, **options)
         return out, stepped
 
     def _run(
@@ -1762,6 +1775,7 @@ class FastAlertSim(AlertSim):
         autoreset: bool,
         reuse: bool = False,
         lean: bool = False,
+        masks: bool = True,
     ) -> StepOutcome:
         B, A = self.B, self.A
         actions = np.asarray(actions)
@@ -1785,21 +1799,21 @@ class FastAlertSim(AlertSim):
         empty = np.empty
         if observe:
             obs = self._obs_buffer(observe == "team")
-            masks = empty(*shapes[13])
+            mask_out = empty(*shapes[13]) if masks else self._no_masks
         else:
-            obs, masks = self._no_obs, self._no_masks
+            obs, mask_out = self._no_obs, self._no_masks
         if lean:
             # The records LEAN_OMITS names are None: the kernel's lean version.
             records = tuple(
                 (self._reused_records[i] if reuse else empty(*shapes[i])) if keep else None
                 for i, keep in enumerate(LEAN_KEEPS)
             )
-            done = _step(actions, running, autoreset, self._kernel, *records, obs, masks)
+            done = _step(actions, running, autoreset, self._kernel, *records, obs, mask_out)
         elif reuse:
             # The records stay in the kernel state: no allocations, and a call
             # with six arguments rather than seventeen (about 3 µs at B=1).
             records = self._reused_records
-            done = _step_reusing(actions, running, autoreset, self._kernel, obs, masks)
+            done = _step_reusing(actions, running, autoreset, self._kernel, obs, mask_out)
         else:
             # The records in StepOutcome's field order (the kernel takes the same).
             records = (
@@ -1815,13 +1829,13 @@ class FastAlertSim(AlertSim):
                 empty(*shapes[9]),  # reward
                 empty(*shapes[10]),  # agent_reward
             )
-            done = _step(actions, running, autoreset, self._kernel, *records, obs, masks)
+            done = _step(actions, running, autoreset, self._kernel, *records, obs, mask_out)
         if done < 0:
             self._reject(given, -1 - done)
         self.n_needing_reset = done
         # Positional: half the cost of 14 keywords, and a step makes one per call.
         if observe:
-            return StepOutcome(actions, *records, obs, masks)
+            return StepOutcome(actions, *records, obs, mask_out if masks else None)
         return StepOutcome(actions, *records)
 
     def _reject_range(self, actions: np.ndarray) -> None:
