@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from adaptive_alert_triage import multiagent
 from adaptive_alert_triage.sim import TASKS, TaskConfig, get_task
+from adaptive_alert_triage.sim.config import INT_RANGES
 from adaptive_alert_triage.sim.engine import INVESTIGATE, STATUS_GRANTED, AlertSim
 from adaptive_alert_triage.sim.incidents import poisson_cdf
 
@@ -325,3 +326,17 @@ def test_noise_cdf_keeps_its_bits_wherever_the_direct_formula_is_finite(rate):
         except OverflowError:
             continue
         assert poisson_cdf(rate, cap).tobytes() == direct.tobytes(), cap
+
+
+def test_the_config_ranges_keep_times_and_incident_numbers_in_int32():
+    """The core holds times and incident numbers in int32. An episode opens at
+    most one incident per service per step (and per interval between steps,
+    for ingested alerts), plus its opening arrivals; a time is at most the
+    last step plus a delay. Raising a range past this must change the dtypes."""
+    limit = np.iinfo(np.int32).max
+    steps, services = INT_RANGES["max_steps"][1], INT_RANGES["n_services"][1]
+    delays = ("recovery_steps", "cascade_delay_max", "escalation_delay")
+    assert 2 * services * (steps + 1) <= limit
+    assert steps + 1 + max(INT_RANGES[name][1] for name in delays) <= limit
+    sim = AlertSim(get_task("hard"))
+    assert sim.inc_int.dtype == np.int32 and sim.down_until.dtype == np.int32

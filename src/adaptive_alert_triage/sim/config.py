@@ -29,6 +29,26 @@ DEFAULT_REWARDS: dict[str, float] = {
 REWARD_COMPONENTS: tuple[str, ...] = tuple(DEFAULT_REWARDS)
 
 
+#: The allowed range of each integer parameter. The core keeps times and
+#: incident numbers in int32 (`engine.AlertSim`), which these bounds keep in range.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "max_steps": (1, 10_000),
+    "n_investigators": (1, 64),
+    "investigation_budget": (0, 1_000),
+    "n_services": (1, 256),
+    "graph_depth": (1, 64),
+    "max_dependencies": (1, 16),
+    "n_slots": (1, 256),
+    "queue_capacity": (1, 4096),
+    "failure_threshold": (0, 100_000),
+    "recovery_steps": (1, 1_000),
+    "cascade_delay_min": (0, 1_000),
+    "cascade_delay_max": (0, 1_000),
+    "escalation_delay": (1, 1_000),
+    "max_noise_per_step": (0, 256),
+}
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -82,23 +102,7 @@ class TaskConfig:
     rewards: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_REWARDS))
 
     def __post_init__(self) -> None:
-        ints = {
-            "max_steps": (1, 10_000),
-            "n_investigators": (1, 64),
-            "investigation_budget": (0, 1_000),
-            "n_services": (1, 256),
-            "graph_depth": (1, 64),
-            "max_dependencies": (1, 16),
-            "n_slots": (1, 256),
-            "queue_capacity": (1, 4096),
-            "failure_threshold": (0, 100_000),
-            "recovery_steps": (1, 1_000),
-            "cascade_delay_min": (0, 1_000),
-            "cascade_delay_max": (0, 1_000),
-            "escalation_delay": (1, 1_000),
-            "max_noise_per_step": (0, 256),
-        }
-        for name, (lo, hi) in ints.items():
+        for name, (lo, hi) in INT_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
