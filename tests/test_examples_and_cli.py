@@ -81,6 +81,24 @@ def test_ab_benchmark_alternates_two_trees_and_reports_both_medians():
     assert bad.returncode == 2 and "candidate must be a src/ folder" in bad.stderr
 
 
+def test_paired_ab_benchmark_steps_both_trees_in_one_process():
+    """``--paired`` imports each tree's package under its own name and reports
+    the per-round ratios; the same tree against itself runs both copies."""
+    src = str(ROOT / "src")
+    args = ("--paired", "--batch", "8", "--rounds", "3", "--block", "2")
+    result = _run_benchmark("ab_vector", src, src, *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "paired in one process: 3 rounds of 2 steps" in result.stdout
+    medians = re.findall(r"^(base|candidate) +median +([\d,]+) ns/env-step", result.stdout, re.M)
+    assert [name for name, _ in medians] == ["base", "candidate"]
+    assert all(int(value.replace(",", "")) > 0 for _, value in medians)
+    assert re.search(
+        r"per round: median [+-]\d+\.\d% \(quartiles [+-]\d+\.\d%, [+-]\d+\.\d%\)", result.stdout
+    )
+    bad = _run_benchmark("ab_vector", src, src, "--paired", "--block", "0")
+    assert bad.returncode == 2 and "--block >= 1" in bad.stderr
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
