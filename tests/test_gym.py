@@ -308,3 +308,28 @@ def test_agent_view_takes_a_seed_per_row_or_per_env():
         view.reset(seed=list(range(2 * A)))
     with pytest.raises(ValueError, match="got 3 seeds for 2 envs"):
         view.reset(seed=[1, 2, 3])
+
+
+def test_vector_env_counts_the_budget_denials_its_agent_rows_report():
+    """The team view's ``denied`` info is, env by env, the number of agent rows
+    whose status is a budget denial in the agents view of the same envs, with
+    the same seeds and actions; a random team on hard hits K often."""
+    from adaptive_alert_triage.sim.engine import STATUS_DENIED_BUDGET
+
+    batch = 16
+    team = AlertTriageVectorEnv(num_envs=batch, task_id="hard")
+    rows = AlertTriageAgentVectorEnv(num_envs=batch, task_id="hard")
+    team.reset(seed=5)
+    rows.reset(seed=5)
+    rng = np.random.default_rng(2)
+    total = 0
+    for _ in range(40):
+        actions = masked_sample(team.action_masks(), team.sim.n_actions, rng)
+        *_, info = team.step(actions)
+        *_, row_info = rows.step(actions.reshape(-1))
+        status = row_info["status"].reshape(batch, team.sim.A)
+        expected = (status == STATUS_DENIED_BUDGET).sum(axis=1)
+        assert np.array_equal(info["denied"], expected)
+        assert info["denied"].dtype == np.int64
+        total += int(info["denied"].sum())
+    assert total > 0

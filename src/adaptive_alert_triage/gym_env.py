@@ -167,6 +167,16 @@ def _seeds(seed: Any, n: int, rows: int = 1) -> list[int | None]:
     return seeds
 
 
+def _count_denied(status: np.ndarray) -> np.ndarray:
+    """(B,) claims denied for the budget, from the (B, A) statuses: a sum of A
+    columns, where numpy's sum along the short axis costs about 90 µs at
+    B=4096 (1.6% of a step) and this about 35."""
+    denied = np.zeros(status.shape[0], dtype=np.int64)
+    for member in range(status.shape[1]):
+        denied += status[:, member] == STATUS_DENIED_BUDGET
+    return denied
+
+
 class _BatchedCore(VectorEnv):
     """Shared machinery: a batch of B envs on one core, NEXT_STEP autoreset."""
 
@@ -223,7 +233,7 @@ class _BatchedCore(VectorEnv):
         infos: dict[str, Any] = {
             "reward_components": out.components,
             "failures": out.n_failed,
-            "denied": (out.status == STATUS_DENIED_BUDGET).sum(axis=1),
+            "denied": _count_denied(out.status),
             "new_alerts": out.new_alerts,
             "dropped_alerts": out.dropped_alerts,
         }
