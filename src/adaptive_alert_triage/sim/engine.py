@@ -187,8 +187,9 @@ FLAG_CRITICAL, FLAG_CASCADE = 1, 2
     N_FAILED,
     N_TERMINATED,
     N_TRUNCATED,
-) = range(8)
-N_COUNTS = 8
+    N_DENIED,
+) = range(9)
+N_COUNTS = 9
 
 
 @dataclasses.dataclass
@@ -209,7 +210,8 @@ class StepOutcome:
     incident's true severity. Per env (B,): ``new_alerts``,
     ``new_noise``, ``dropped_alerts`` / ``dropped_real`` (arrivals that found
     the queue full: reported, never silent), ``noise_cleared``, ``n_failed``,
-    ``terminated``, ``truncated`` and the team ``reward``. Rewards are exactly
+    ``terminated``, ``truncated``, ``denied`` (claims denied for the budget K)
+    and the team ``reward``. Rewards are exactly
     the sums of their components. A step with ``records="lean"`` leaves the
     fields `LEAN_OMITS` names as None.
     """
@@ -263,6 +265,7 @@ class StepOutcome:
     n_failed = property(lambda self: self.counts[:, N_FAILED])
     terminated = property(lambda self: self.counts[:, N_TERMINATED] > 0)
     truncated = property(lambda self: self.counts[:, N_TRUNCATED] > 0)
+    denied = property(lambda self: self.counts[:, N_DENIED])
 
 
 #: Per-env state a step may change (held envs get theirs back).
@@ -1044,6 +1047,7 @@ class AlertSim:
                 n_failed,
                 self.terminated,
                 self.truncated,
+                (status == STATUS_DENIED_BUDGET).sum(axis=1),
             ],
             axis=1,
         ).astype(np.int64)

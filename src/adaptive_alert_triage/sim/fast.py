@@ -78,6 +78,7 @@ from .engine import (
     N_ALERT_FIELDS,
     N_COUNTS,
     N_DECISION_FIELDS,
+    N_DENIED,
     N_DROPPED,
     N_DROPPED_REAL,
     N_FAILED,
@@ -1087,6 +1088,7 @@ if numba is not None:
             # branch predictor, so every test is computed and the first that
             # holds, in the reference's order, is picked by selects from the
             # last one up.
+            n_denied = 0
             for a in range(A):
                 q = slot[a]
                 s = svc[a]
@@ -1118,6 +1120,7 @@ if numba is not None:
                 status = STATUS_DENIED_BUDGET if claim[a] else status
                 status = STATUS_GRANTED if granted_a else status
                 decisions[b, a, D_STATUS] = status
+                n_denied += status == STATUS_DENIED_BUDGET
                 decisions[b, a, D_OUTCOME] = out
                 decisions[b, a, D_VERB] = verb[a]
                 decisions[b, a, D_SLOT] = slot[a] if dec[a] else -1
@@ -1285,6 +1288,7 @@ if numba is not None:
                         mine += agent_components[b, a, c]
                     agent_reward[b, a] = mine
             counts[b, N_FAILED] = n_failed
+            counts[b, N_DENIED] = n_denied
             terminated = failures[b] > ip[I_THRESHOLD]
             truncated = (t[b] >= ip[I_MAX_STEPS]) and not terminated
             counts[b, N_TERMINATED] = terminated
