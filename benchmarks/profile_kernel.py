@@ -96,7 +96,7 @@ def instrumented_source(source: str) -> str:
         "            # Apply: close decided alerts",
         "            # Specialists, damage",
         "            cleared = 0\n",
-        "            t[b] = tb + 1\n            _arrive(",
+        "            t[b] = tb + 1\n",
         "            # Rewards: team components",
         LEGAL_THEN_OBSERVE,
     ]
