@@ -383,10 +383,12 @@ class AlertSim:
         self.alert_counter = np.zeros(B, dtype=np.int64)
         self.incident_counter = np.zeros(B, dtype=np.int64)
         # Times and incident numbers are int32: half the cache lines of int64
-        # for the state a vector step reads most (5-6% of a B=4096 step in an
-        # interleaved A/B). Nothing here can reach 2**31: a time is at most
-        # max_steps plus a delay, and an episode opens at most one incident
-        # per service per step (TaskConfig's ranges; a test holds them to it).
+        # for the state a vector step reads most (2-6% of a B=4096 step in
+        # paired runs, `benchmarks/ab_vector.py --paired`). Nothing here can
+        # reach 2**31: a time is at most max_steps plus a delay, and an episode
+        # opens at most two incidents per service per step, one by its arrivals
+        # and one by ingested alerts (the config's INT_RANGES; a test holds them
+        # to it).
         self.down_until = np.zeros((B, S), dtype=np.int32)
         # The open incident of each service, packed by dtype; the named fields
         # are views, so a compiled backend can take three arrays.
