@@ -477,8 +477,8 @@ if numba is not None:
         """Hint the output rows that stepping env b only writes, late in the
         step of the env before: asked for with env b's state, they join about
         60 other lines at once, and the hints wait for the core's miss
-        buffers. Alone, half an env later, 3-4% faster at B=4096 in paired
-        runs (`ab_vector.py --paired`)."""
+        buffers. Alone, half an env later, 3-7% faster at B=4096 in paired
+        runs (`ab_vector.py --paired`; README, *Output rows hinted late*)."""
         _prefetch_row(decisions, b, decisions.strides[0], True)
         if observe:
             _prefetch_row(obs_out, b, obs_out.strides[0], True)
