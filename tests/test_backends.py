@@ -498,6 +498,30 @@ def test_held_rows_are_range_checked_and_a_rejected_call_changes_nothing(backend
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_autoreset_needs_every_env_reset_again_after_its_streams_are_forgotten(backend):
+    """The check that every env has had a reset is kept once it passes; only
+    `forget_streams` (which leaves envs without a stream) brings it back."""
+    sim = make_sim(get_task("easy"), 3, backend)
+    noop = np.zeros((3, sim.A), dtype=np.int64)
+    message = "step_autoreset\\(\\) called before every env was reset"
+    with pytest.raises(RuntimeError, match=message):
+        sim.step_autoreset(noop)
+    sim.reset([7, None], env_ids=[0, 2])  # env 1 has never been reset
+    with pytest.raises(RuntimeError, match=message):
+        sim.step_autoreset(noop)
+    sim.reset([8], env_ids=[1])
+    _, stepped = sim.step_autoreset(noop)
+    assert stepped.all() and int(sim.t.min()) == 1
+    sim.forget_streams()
+    with pytest.raises(RuntimeError, match=message):
+        sim.step_autoreset(noop)
+    assert int(sim.t.min()) == 1  # refused before anything changed
+    sim.reset()
+    _, stepped = sim.step_autoreset(noop)
+    assert stepped.all() and int(sim.t.max()) == 1
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_an_unsigned_action_beyond_int64_is_named_as_given(backend):
     big = 2**63 + 5
     env = AlertTriageGymEnv("easy", backend=backend)

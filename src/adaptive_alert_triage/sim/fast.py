@@ -537,11 +537,11 @@ if numba is not None:
     @_jit()
     def _validate(actions, running, legal, n_actions, noop_masked):
         """-1 if every action may be applied; else b * A + a of the first bad one,
-        offset by B * A when it is masked rather than out of range."""
+        offset by B * A when it is masked rather than out of range. Held envs'
+        actions are ignored, but must still be in the space (as in the
+        reference, which checks the range of every env first)."""
         B, A = actions.shape
         for b in range(B):
-            if not running[b]:
-                continue
             for a in range(A):
                 act = actions[b, a]
                 if act < 0 or act >= n_actions:
@@ -1698,6 +1698,11 @@ class FastAlertSim(AlertSim):
             *[getattr(self, KERNEL_SOURCES.get(name, name)) for name in KERNEL_FIELDS]
         )
         self._reused_records = tuple(getattr(self, "_" + name) for name in RECORD_FIELDS)
+        keep = LEAN_KEEPS
+        self._lean_reused_records = tuple(
+            r if k else None for r, k in zip(self._reused_records, keep)
+        )
+        self._lean_shapes = tuple(s if k else None for s, k in zip(self._outcome_shapes, keep))
 
     # A numba structref cannot be pickled or deep-copied: a copy leaves it out
     # and binds one over its own arrays.
@@ -1757,8 +1762,7 @@ class FastAlertSim(AlertSim):
         records: str = "full",
         masks: bool = True,
     ) -> tuple[StepOutcome, np.ndarray]:
-        if self.episode.min() < 0:
-            raise RuntimeError("step_autoreset() called before every env was reset()")
+        self._require_started()
         lean = self._check_records(records)
         self._check_masks(masks)
         options = {"lean": lean, "masks": masks}
@@ -1791,13 +1795,10 @@ class FastAlertSim(AlertSim):
             raise ValueError(f"on_illegal must be 'raise' or 'noop', got {on_illegal!r}")
         observe = self._check_observe(observe)
         given = actions
-        if held is not None and (actions.min() < 0 or actions.max() >= self.n_actions):
-            # Held envs' actions are ignored, but must still be in the space;
-            # the reference's check, so the same first bad action is named.
-            self._reject_range(actions)
-        actions = actions.astype(np.int64)  # a copy: masked actions are rewritten in it
-        if held is not None:
-            actions[held] = 0  # held envs' actions are ignored, whatever they were
+        # A copy: the kernel rewrites masked actions in it, and held envs'
+        # actions (ignored, whatever they were, once `_validate` has found them
+        # in range) to 0.
+        actions = actions.astype(np.int64)
         self._ip[I_ON_ILLEGAL_NOOP] = on_illegal == "noop"
         shapes = self._outcome_shapes
         empty = np.empty
@@ -1808,10 +1809,10 @@ class FastAlertSim(AlertSim):
             obs, mask_out = self._no_obs, self._no_masks
         if lean:
             # The records LEAN_OMITS names are None: the kernel's lean version.
-            records = tuple(
-                (self._reused_records[i] if reuse else empty(*shapes[i])) if keep else None
-                for i, keep in enumerate(LEAN_KEEPS)
-            )
+            if reuse:
+                records = self._lean_reused_records
+            else:
+                records = tuple([None if s is None else empty(*s) for s in self._lean_shapes])
             done = _step(actions, running, autoreset, self._kernel, *records, obs, mask_out)
         elif reuse:
             # The records stay in the kernel state: no allocations, and a call
@@ -1841,11 +1842,6 @@ class FastAlertSim(AlertSim):
         if observe:
             return StepOutcome(actions, *records, obs, mask_out if masks else None)
         return StepOutcome(actions, *records)
-
-    def _reject_range(self, actions: np.ndarray) -> None:
-        """Raise the reference's error for the first out-of-range action."""
-        bad = actions[(actions < 0) | (actions >= self.n_actions)]
-        raise ValueError(f"action {int(bad[0])} is out of range; allowed 0..{self.n_actions - 1}")
 
     def _reject(self, actions: np.ndarray, code: int) -> None:
         """Raise the reference's error for a rejected action (nothing changed).
