@@ -348,10 +348,15 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
             rewards = np.repeat(out.reward, self.sim.A)
         else:
             rewards = out.agent_reward.reshape(-1)
-        infos = self._infos(out, stepped)
-        rows = {key: np.repeat(value, self.sim.A, axis=0) for key, value in infos.items()}
+        # Every info's mask is the same array (as in the team view's infos),
+        # repeated once for the rows, not once per key.
+        stepped_rows = np.repeat(stepped, self.sim.A)
+        rows = {
+            key: stepped_rows if key.startswith("_") else np.repeat(value, self.sim.A, axis=0)
+            for key, value in self._infos(out, stepped).items()
+        }
         rows["status"] = out.status.reshape(-1)
-        rows["_status"] = np.repeat(stepped, self.sim.A)
+        rows["_status"] = stepped_rows
         return (
             out.observations.reshape(self.num_envs, -1),
             rewards,
