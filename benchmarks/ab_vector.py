@@ -3,6 +3,7 @@
 Run:  git worktree add /tmp/before <commit>
       python benchmarks/ab_vector.py /tmp/before/src src [--batch 4096] [--seconds 2] [--rounds 4]
       python benchmarks/ab_vector.py /tmp/before/src src --paired [--batch 4096] [--rounds 30]
+          [--agents]
 
 Each round runs one process per tree, the base first, each importing
 ``adaptive_alert_triage`` from its tree (``PYTHONPATH``) and stepping
@@ -19,7 +20,9 @@ the system's temporary directory that keeps its numba cache between runs) and
 steps their vector envs in turns of ``--block`` steps, the order swapped every
 round. Both see the same spells of the machine, a few hundred milliseconds
 apart, so it reports the median and quartiles of the per-round ratio
-candidate/base, not only the two medians.
+candidate/base, not only the two medians. With ``--agents`` it steps the
+agents view (`AlertTriageAgentVectorEnv`, B envs of A rows each) instead of
+the team's; the times are still per env-step.
 """
 
 from __future__ import annotations
@@ -81,8 +84,11 @@ def _renamed_copy(tree: Path, name: str) -> Path:
     return root
 
 
-def paired(trees: dict[str, Path], task: str, batch: int, block: int, rounds: int) -> None:
-    """Both trees' vector envs in this process, stepped in alternating blocks."""
+def paired(
+    trees: dict[str, Path], task: str, batch: int, block: int, rounds: int, agents: bool = False
+) -> None:
+    """Both trees' vector envs in this process, stepped in alternating blocks:
+    the team view's, or with ``agents`` the agents view's."""
     import numpy as np
 
     if hasattr(os, "sched_setaffinity"):
@@ -92,15 +98,20 @@ def paired(trees: dict[str, Path], task: str, batch: int, block: int, rounds: in
         name = f"ab_{label}"
         sys.path.insert(0, str(_renamed_copy(tree, name)))
         gym_env = importlib.import_module(f"{name}.gym_env")
-        envs[label] = gym_env.AlertTriageVectorEnv(num_envs=batch, task_id=task)
+        view = gym_env.AlertTriageAgentVectorEnv if agents else gym_env.AlertTriageVectorEnv
+        envs[label] = view(num_envs=batch, task_id=task)
         envs[label].reset(seed=0)
     rng = np.random.default_rng(0)
 
     def step_block(venv) -> float:
         spent = 0.0
         for _ in range(block):
-            masks = venv.action_masks().reshape(batch, venv.sim.A, -1)
+            # The team view's masks as (B, A, n_actions); the agents view's
+            # rows are already (B * A, n_actions).
+            masks = venv.action_masks().reshape(-1, venv.sim.n_actions)
             actions = (rng.random(masks.shape) * masks).argmax(axis=-1)
+            if not agents:
+                actions = actions.reshape(batch, venv.sim.A)
             start = time.perf_counter()
             venv.step(actions)
             spent += time.perf_counter() - start
@@ -112,7 +123,10 @@ def paired(trees: dict[str, Path], task: str, batch: int, block: int, rounds: in
     for r in range(rounds):
         for label in list(envs)[:: 1 if r % 2 == 0 else -1]:
             times[label].append(step_block(envs[label]))
-    print(f"task {task}, B={batch}, paired in one process: {rounds} rounds of {block} steps")
+    view = "agents view" if agents else "team view"
+    print(
+        f"task {task}, B={batch}, {view}, paired in one process: {rounds} rounds of {block} steps"
+    )
     for label, values in times.items():
         low, high = min(values), max(values)
         print(
@@ -149,6 +163,9 @@ def main() -> None:
         "--paired", action="store_true", help="both trees in one process, in alternating blocks"
     )
     parser.add_argument("--block", type=int, default=10, help="steps per turn with --paired")
+    parser.add_argument(
+        "--agents", action="store_true", help="with --paired: step the agents view (B x A rows)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.batch < 1 or args.seconds <= 0 or args.rounds < 1 or args.block < 1:
@@ -156,6 +173,8 @@ def main() -> None:
             f"need --batch >= 1, --seconds > 0, --rounds >= 1 and --block >= 1, got "
             f"{args.batch}, {args.seconds}, {args.rounds} and {args.block}"
         )
+    if args.agents and not args.paired:
+        parser.error("--agents needs --paired")
     if args.child:
         child(args.task, args.batch, args.seconds)
         return
@@ -164,7 +183,7 @@ def main() -> None:
         if tree is None or not (tree / "adaptive_alert_triage" / "__init__.py").is_file():
             parser.error(f"{name} must be a src/ folder holding adaptive_alert_triage, got {tree}")
     if args.paired:
-        paired(trees, args.task, args.batch, args.block, args.rounds)
+        paired(trees, args.task, args.batch, args.block, args.rounds, args.agents)
         return
     for tree in trees.values():
         run(tree, args.task, min(args.batch, 64), 0.2)  # compile and warm up

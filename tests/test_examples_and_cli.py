@@ -88,7 +88,7 @@ def test_paired_ab_benchmark_steps_both_trees_in_one_process():
     args = ("--paired", "--batch", "8", "--rounds", "3", "--block", "2")
     result = _run_benchmark("ab_vector", src, src, *args)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "paired in one process: 3 rounds of 2 steps" in result.stdout
+    assert "team view, paired in one process: 3 rounds of 2 steps" in result.stdout
     medians = re.findall(r"^(base|candidate) +median +([\d,]+) ns/env-step", result.stdout, re.M)
     assert [name for name, _ in medians] == ["base", "candidate"]
     assert all(int(value.replace(",", "")) > 0 for _, value in medians)
@@ -97,6 +97,12 @@ def test_paired_ab_benchmark_steps_both_trees_in_one_process():
     )
     bad = _run_benchmark("ab_vector", src, src, "--paired", "--block", "0")
     assert bad.returncode == 2 and "--block >= 1" in bad.stderr
+    agents = _run_benchmark("ab_vector", src, src, *args, "--agents")
+    assert agents.returncode == 0, agents.stderr[-2000:]
+    assert "agents view, paired in one process: 3 rounds of 2 steps" in agents.stdout
+    assert len(re.findall(r"^(?:base|candidate) +median", agents.stdout, re.M)) == 2
+    unpaired = _run_benchmark("ab_vector", src, src, "--agents")
+    assert unpaired.returncode == 2 and "--agents needs --paired" in unpaired.stderr
 
 
 def test_ci_runs_the_readme_test_command():
