@@ -64,6 +64,22 @@ def test_benchmark_script_runs():
     assert "env-steps/s" in result.stdout and "easy" in result.stdout
 
 
+@pytest.mark.skipif(not fast.available(), reason="the vector benchmark steps the numba backend")
+def test_vector_benchmark_prints_every_row_against_the_sync_reference():
+    result = _run_benchmark("bench_vector", "--task", "easy", "--seconds", "0.02")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {}
+    for line in result.stdout.splitlines()[2:]:
+        name, rate, agent_rate, ratio = line.rsplit(maxsplit=3)
+        rows[name] = (float(rate.replace(",", "")), float(agent_rate.replace(",", "")))
+        assert float(ratio) > 0
+    expected = ["single", "pettingzoo", *(f"vector B={b}" for b in (1, 64, 1024, 4096))]
+    assert list(rows) == [*expected, "agents B=1024", "sync B=64"]
+    team = 3  # easy's
+    for rate, agent_rate in rows.values():
+        assert rate > 0 and agent_rate == pytest.approx(rate * team, rel=1e-3, abs=1)
+
+
 def test_ab_benchmark_alternates_two_trees_and_reports_both_medians():
     src = str(ROOT / "src")
     result = _run_benchmark(
