@@ -14,7 +14,7 @@ import pytest
 
 from adaptive_alert_triage.agents.teams import RandomTeam
 from adaptive_alert_triage.cli import main
-from adaptive_alert_triage.sim import fast
+from adaptive_alert_triage.sim import fast, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,13 +71,13 @@ def test_vector_benchmark_prints_every_row_against_the_sync_reference():
     rows = {}
     for line in result.stdout.splitlines()[2:]:
         name, rate, agent_rate, ratio = line.rsplit(maxsplit=3)
-        rows[name] = (float(rate.replace(",", "")), float(agent_rate.replace(",", "")))
-        assert float(ratio) > 0
+        rows[name] = [float(cell.replace(",", "")) for cell in (rate, agent_rate, ratio)]
     expected = ["single", "pettingzoo", *(f"vector B={b}" for b in (1, 64, 1024, 4096))]
     assert list(rows) == [*expected, "agents B=1024", "sync B=64"]
-    team = 3  # easy's
-    for rate, agent_rate in rows.values():
+    team, sync = get_task("easy").n_agents, rows["sync B=64"][0]
+    for rate, agent_rate, ratio in rows.values():
         assert rate > 0 and agent_rate == pytest.approx(rate * team, rel=1e-3, abs=1)
+        assert ratio == pytest.approx(rate / sync, abs=0.05)
 
 
 def test_ab_benchmark_alternates_two_trees_and_reports_both_medians():
