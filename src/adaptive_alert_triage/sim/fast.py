@@ -1698,11 +1698,13 @@ class FastAlertSim(AlertSim):
             *[getattr(self, KERNEL_SOURCES.get(name, name)) for name in KERNEL_FIELDS]
         )
         self._reused_records = tuple(getattr(self, "_" + name) for name in RECORD_FIELDS)
-        keep = LEAN_KEEPS
+        # What a lean step passes for its records: None where LEAN_OMITS names one.
         self._lean_reused_records = tuple(
-            r if k else None for r, k in zip(self._reused_records, keep)
+            r if keep else None for r, keep in zip(self._reused_records, LEAN_KEEPS)
         )
-        self._lean_shapes = tuple(s if k else None for s, k in zip(self._outcome_shapes, keep))
+        self._lean_shapes = tuple(
+            s if keep else None for s, keep in zip(self._outcome_shapes, LEAN_KEEPS)
+        )
 
     # A numba structref cannot be pickled or deep-copied: a copy leaves it out
     # and binds one over its own arrays.
