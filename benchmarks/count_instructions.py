@@ -46,6 +46,8 @@ ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", 
 #: Steps replayed before counting in both runs: the first call loads the kernel,
 #: and the first resets of episodes load more of it.
 WARM_UP = 30
+#: The records the team's vector env asks for (`AlertSim.step`).
+RECORDS = "minimal"
 EVENTS = ("Ir", "Bc", "Bcm", "Bi", "Bim")
 UNNAMED = "???"
 
@@ -62,13 +64,13 @@ def record(task: str, batch: int, steps: int, path: Path) -> None:
     for i in range(steps):
         legal = sim.legal
         actions[i] = (rng.random(legal.shape) * legal).argmax(axis=-1)
-        sim.step_autoreset(actions[i], "raise", observe="team", records="lean")
+        sim.step_autoreset(actions[i], "raise", observe="team", records=RECORDS)
     np.save(path, actions)
 
 
 def replay(task: str, path: Path, steps: int) -> None:
     """The recorded trajectory's first `WARM_UP` steps, then ``steps`` more, as
-    the vector env takes them (lean records, team observation); "raise" proves
+    the vector env takes them (minimal records, team observation); "raise" proves
     every action legal."""
     from adaptive_alert_triage.sim import fast, get_task
 
@@ -76,7 +78,7 @@ def replay(task: str, path: Path, steps: int) -> None:
     sim = fast.FastAlertSim(get_task(task), actions.shape[1])
     sim.reset(list(range(actions.shape[1])))
     for i in range(WARM_UP + steps):
-        sim.step_autoreset(actions[i], "raise", observe="team", records="lean")
+        sim.step_autoreset(actions[i], "raise", observe="team", records=RECORDS)
 
 
 def compiled_totals(cachegrind_out: Path) -> dict[str, int]:

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from adaptive_alert_triage import multiagent
 from adaptive_alert_triage.gym_env import AlertTriageGymEnv, AlertTriageVectorEnv
 from adaptive_alert_triage.sim import fast, get_task
-from adaptive_alert_triage.sim.engine import INVESTIGATE, LEAN_OMITS, AlertSim
+from adaptive_alert_triage.sim.engine import INVESTIGATE, RECORD_OMITS, AlertSim
 from adaptive_alert_triage.sim.select import make_sim
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="numba is not installed")
@@ -113,8 +113,9 @@ def run_pair(
             )
         observe = (False, True, "team")[step % 3]
         active = rng.random(batch) < 0.8 if hold else None
-        # Every fifth step asks for lean records (a different compiled step).
-        records = "lean" if step % 5 == 4 else "full"
+        # Two steps in five ask for lean or minimal records (each a different
+        # compiled step).
+        records = {2: "minimal", 4: "lean"}.get(step % 5, "full")
         a = ref.step(
             actions, on_illegal=on_illegal, observe=observe, active=active, records=records
         )
@@ -129,7 +130,7 @@ def run_pair(
             records=records,
         )
         for name in OUTCOME:
-            if records == "lean" and name in LEAN_OMITS:
+            if name in RECORD_OMITS[records]:
                 assert getattr(a, name) is None and getattr(b, name) is None, name
                 continue
             assert np.array_equal(getattr(a, name), getattr(b, name)), f"step {step}: {name}"
@@ -206,8 +207,11 @@ def test_rejected_actions_change_nothing(backend):
         sim.step(np.zeros((2, sim.A), dtype=np.int64))
     with pytest.raises(TypeError, match="actions must be integers"):
         sim.step(np.zeros((1, sim.A)))
-    with pytest.raises(ValueError, match="records must be 'full' or 'lean', got 'none'"):
+    allowed = r"records must be one of \('full', 'lean', 'minimal'\), got"
+    with pytest.raises(ValueError, match=f"{allowed} 'none'"):
         sim.step(np.zeros((1, sim.A), dtype=np.int64), records="none")
+    with pytest.raises(ValueError, match=f"{allowed} None"):
+        sim.step(np.zeros((1, sim.A), dtype=np.int64), records=None)
     with pytest.raises(TypeError, match="masks must be a bool, got 'no'"):
         sim.step(np.zeros((1, sim.A), dtype=np.int64), observe=True, masks="no")
     for name, value in before.items():
@@ -277,9 +281,9 @@ def test_forcing_past_the_end_is_refused_not_a_crash(backend):
 def test_autoreset_in_the_kernel_matches_the_reference(task_id):
     """step_autoreset: the twin resets ended envs inside its compiled step; the
     reference resets them in Python and holds them. Same states, same rows.
-    A second pair steps with lean records, and every other step without a
-    copy of the masks (``masks=False``): the same transition, and the same
-    rows except the omitted ones."""
+    A second pair steps with lean or minimal records, and every other step
+    without a copy of the masks (``masks=False``): the same transition, and
+    the same rows except the omitted ones."""
     batch = 5
     config = get_task(task_id)
     ref, twin = AlertSim(config, batch), fast.FastAlertSim(config, batch)
@@ -294,8 +298,9 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
         a, stepped_a = ref.step_autoreset(actions, observe=True)
         b, stepped_b = twin.step_autoreset(actions, observe=True)
         with_masks = step % 2 == 0
+        level = "minimal" if step % 3 == 1 else "lean"
         leans = [
-            sim.step_autoreset(actions, observe=True, records="lean", masks=with_masks)
+            sim.step_autoreset(actions, observe=True, records=level, masks=with_masks)
             for sim in (lean_ref, lean_twin)
         ]
         assert np.array_equal(stepped_a, stepped_b), step
@@ -304,7 +309,7 @@ def test_autoreset_in_the_kernel_matches_the_reference(task_id):
         for (lean, stepped), sim in zip(leans, (lean_ref, lean_twin)):
             assert np.array_equal(stepped, stepped_a), step
             for name in OUTCOME:
-                if name in LEAN_OMITS:
+                if name in RECORD_OMITS[level]:
                     assert getattr(lean, name) is None, name
                 else:
                     assert np.array_equal(getattr(lean, name), getattr(a, name)), (step, name)
@@ -331,11 +336,15 @@ def test_a_batch_large_enough_to_prefetch_matches_the_reference():
     for step in range(40):
         actions = (rng.random(ref.legal.shape) * ref.legal).argmax(axis=2)
         resets += int(ref.needs_reset.sum())
-        # The vector env's call: no copy of the masks, on odd steps.
-        options = {"observe": "team", "records": "lean", "masks": step % 2 == 0}
+        # The vector envs' calls: no copy of the masks, on odd steps; minimal
+        # records (the team view's) on every third.
+        level = "minimal" if step % 3 == 0 else "lean"
+        options = {"observe": "team", "records": level, "masks": step % 2 == 0}
         a, _ = ref.step_autoreset(actions, **options)
         b, _ = twin.step_autoreset(actions, **options)
         assert (a.action_masks is None) == (step % 2 == 1), step
+        for name in RECORD_OMITS[level]:
+            assert getattr(a, name) is None and getattr(b, name) is None, (step, name)
         assert_same_outcome(a, b, step)
         assert_same_state(ref, twin, f"step {step}")
     assert resets > batch  # the run spans autoresets
@@ -359,7 +368,7 @@ def test_a_rejected_autoreset_step_resets_nothing(backend):
     desk_investigates[1, -1] = 1 + INVESTIGATE
     with pytest.raises(ValueError, match=r"agent 3 \(env 1\) is masked"):
         sim.step_autoreset(desk_investigates)
-    with pytest.raises(ValueError, match="records must be 'full' or 'lean', got 'some'"):
+    with pytest.raises(ValueError, match=r"records must be one of \(.*\), got 'some'"):
         sim.step_autoreset(noop, records="some")
     with pytest.raises(ValueError, match="observe must be False, True or 'team'"):
         sim.step_autoreset(noop, observe="all")

@@ -205,11 +205,11 @@ class _BatchedCore(VectorEnv):
             raise RuntimeError("action_masks() called before reset()")
         return self.sim.legal
 
-    def _step_core(self, actions: np.ndarray, observe="team", records: str = "lean"):
+    def _step_core(self, actions: np.ndarray, observe="team", records: str = "minimal"):
         """Autoreset what ended last step, step the rest; returns the outcome and
-        the mask of envs that stepped. Lean records by default: the infos need
-        only the decisions, components and counts (see `AlertSim.step`). No
-        copy of the masks: ``action_masks()`` reads them from the core."""
+        the mask of envs that stepped. Minimal records by default: the team
+        view's infos need only the components and counts (see `AlertSim.step`).
+        No copy of the masks: ``action_masks()`` reads them from the core."""
         if not self._started:
             raise RuntimeError("step() called before reset()")
         return self.sim.step_autoreset(
@@ -339,7 +339,8 @@ class AlertTriageAgentVectorEnv(_BatchedCore):
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape {(self.num_envs,)}, got {actions.shape}")
-        # Individual rewards need the per-agent credit, which lean records omit.
+        # The rows' status needs the decisions, which minimal records omit;
+        # individual rewards need the per-agent credit, which lean ones omit.
         records = "lean" if self.reward_mode == "team" else "full"
         out, stepped = self._step_core(
             actions.reshape(self.sim.B, self.sim.A), observe=True, records=records

@@ -74,7 +74,6 @@ from .engine import (
     II_TYPE,
     II_UID,
     INVESTIGATE,
-    LEAN_OMITS,
     N_ALERT_FIELDS,
     N_COUNTS,
     N_DECISION_FIELDS,
@@ -100,6 +99,7 @@ from .engine import (
     OUT_RESOLVED_CRITICAL,
     OUT_RESOLVED_MINOR,
     OUT_WASTED,
+    RECORD_OMITS,
     SLOT_FEATURES,
     STATUS_DENIED_BUDGET,
     STATUS_DENIED_CONFLICT,
@@ -168,17 +168,20 @@ RECORD_FIELDS = (
     "out_reward",
     "out_agent_reward",
 )
-#: Which of those a lean step keeps (``step(..., records="lean")``).
-LEAN_KEEPS = tuple(
-    field.name not in LEAN_OMITS
-    for field in dataclasses.fields(StepOutcome)[1 : 1 + len(RECORD_FIELDS)]
-)
+#: Which of those a step keeps, by ``records=`` level (`engine.RECORD_OMITS`).
+RECORD_KEEPS = {
+    level: tuple(
+        field.name not in omits
+        for field in dataclasses.fields(StepOutcome)[1 : 1 + len(RECORD_FIELDS)]
+    )
+    for level, omits in RECORD_OMITS.items()
+}
 # The kernel's working arrays, allocated once with the sim rather than on
 # every call (29 small arrays, about 0.6 us of a one-env step). Nothing is
 # carried in them from one env or call to the next, except that `same_count`
 # (a row of work_service_int) is left zeroed by every use.
 WORK_FIELDS = (
-    "work_agent_bool",  # (10, A): dec, conflict, claim, granted_claim, granted, ...
+    "work_agent_bool",  # (11, A): dec, conflict, claim, granted_claim, granted, ...
     "work_agent_int",  # (4, A): slot, verb, rank, svc
     "work_prio",  # (A,): priority draws
     "work_credit",  # (A, C): reward credit
@@ -473,13 +476,14 @@ if numba is not None:
         _prefetch_row(legal, b, legal.strides[0], True)
 
     @_jit(inline=True)
-    def _prefetch_outputs(b, decisions, obs_out, mask_out, observe, copy_masks):
+    def _prefetch_outputs(b, obs_out, mask_out, observe, copy_masks):
         """Hint the output rows that stepping env b only writes, late in the
         step of the env before: asked for with env b's state, they join about
         60 other lines at once, and the hints wait for the core's miss
         buffers. Alone, half an env later, 3-7% faster at B=4096 in paired
-        runs (`ab_vector.py --paired`; README, *Output rows hinted late*)."""
-        _prefetch_row(decisions, b, decisions.strides[0], True)
+        runs (`ab_vector.py --paired`; README, *Output rows hinted late*).
+        The decisions' row, when there are decisions, is hinted just before
+        (in `_step`, which holds them borrowed)."""
         if observe:
             _prefetch_row(obs_out, b, obs_out.strides[0], True)
         if copy_masks:
@@ -905,8 +909,9 @@ if numba is not None:
         is rejected (before anything changes).
 
         Lean records: with ``truth`` None, the records `engine.LEAN_OMITS` names
-        must all be None too, and are neither computed nor written. The checks
-        are ``is None`` on arguments, so numba compiles a lean version without
+        must all be None too, and are neither computed nor written; minimal
+        ones: ``decisions`` None as well (`engine.MINIMAL_OMITS`). The checks
+        are ``is None`` on arguments, so numba compiles a version without
         them; ``_arrive`` tests ``events`` the same way."""
         # Everything the env loop touches is borrowed (see `_borrow`): the
         # kernel state's arrays, the row views taken of them, the arguments.
@@ -928,7 +933,9 @@ if numba is not None:
         # The records a lean step omits stay as they came: their ``is None``
         # tests must see the arguments themselves.
         actions, running = _borrow(actions), _borrow(running)
-        decisions, components = _borrow(decisions), _borrow(components)
+        components = _borrow(components)
+        if decisions is not None:  # a name of its own, so the test is on the argument
+            decision_rows = _borrow(decisions)
         counts, team_reward = _borrow(counts), _borrow(team_reward)
         obs_out, mask_out = _borrow(obs_out), _borrow(mask_out)
         B, A = actions.shape
@@ -946,6 +953,7 @@ if numba is not None:
         wsb, wsi = _borrow(k.work_service_bool), _borrow(k.work_service_int)
         dec, conflict, claim, granted_claim, granted = wab[0], wab[1], wab[2], wab[3], wab[4]
         noise, live, real_claim, resolves, escalates = wab[5], wab[6], wab[7], wab[8], wab[9]
+        masked_now = wab[10]
         slot, verb, rank, svc = wai[0], wai[1], wai[2], wai[3]
         prio, credit, u_run = _borrow(k.work_prio), _borrow(k.work_credit), _borrow(k.work_u)
         handled_now, resolved_now, closed, failed_now = wsb[0], wsb[1], wsb[2], wsb[3]
@@ -1034,7 +1042,7 @@ if numba is not None:
                 dec[a] = act > 0
                 slot[a] = (act - 1) // N_VERBS if act > 0 else 0
                 verb[a] = (act - 1) % N_VERBS if act > 0 else -1
-                decisions[b, a, D_STATUS] = STATUS_MASKED if masked else 0
+                masked_now[a] = masked
             # rank: the place of each agent in the priority order (ascending draws).
             # The comparisons below use & and | on booleans, not `and`/`or`: with
             # random decisions their outcomes are coin flips, which branches
@@ -1090,6 +1098,7 @@ if numba is not None:
             # last one up.
             n_denied = 0
             for a in range(A):
+                n_denied += claim[a] & (not granted[a])
                 q = slot[a]
                 s = svc[a]
                 is_live, is_noise = live[a], noise[a]
@@ -1105,43 +1114,45 @@ if numba is not None:
                 ign_handled = ignores & (not is_noise) & (handled | (not is_live))
                 ign_critical = ignores & critical & (not ign_handled)
                 ign_minor = ignores & (not is_noise) & (not ign_handled) & (not critical)
-                out = OUT_DELAYED if granted_a & (verb[a] == DELAY) else 0
-                out = OUT_ALREADY_HANDLED if ign_handled else out
-                out = OUT_MINOR_IGNORED if ign_minor else out
-                out = OUT_CRITICAL_IGNORED if ign_critical else out
-                out = OUT_NOISE_IGNORED if ign_noise else out
-                out = OUT_REDUNDANT if redundant else out
-                out = OUT_WASTED if wasted else out
-                out = OUT_ESCALATED if escalates_a else out
-                resolved_as = OUT_RESOLVED_CRITICAL if critical else OUT_RESOLVED_MINOR
-                out = resolved_as if resolves_a else out
-                status = decisions[b, a, D_STATUS]  # masked or not, from above
-                status = STATUS_DENIED_CONFLICT if conflict[a] else status
-                status = STATUS_DENIED_BUDGET if claim[a] else status
-                status = STATUS_GRANTED if granted_a else status
-                decisions[b, a, D_STATUS] = status
-                n_denied += status == STATUS_DENIED_BUDGET
-                decisions[b, a, D_OUTCOME] = out
-                decisions[b, a, D_VERB] = verb[a]
-                decisions[b, a, D_SLOT] = slot[a] if dec[a] else -1
                 credit[a, C_CRITICAL] = 1.0 if resolves_a & critical else 0.0
                 credit[a, C_CASCADE] = 1.0 if resolves_a & cascade else 0.0
                 credit[a, C_FP_IGNORED] = 1.0 if ign_noise else 0.0
                 credit[a, C_UNNECESSARY] = 1.0 if wasted | redundant else 0.0
                 credit[a, C_MISSED] = 1.0 if ign_critical else 0.0
-                # What the slot held; an empty slot's row is zeros, read and
-                # not kept.
-                present = dec[a] & (alerts[b, q, AL_ACTIVE] > 0.5)
-                real = present & (not is_noise)
-                if truth is not None:
-                    raw_id = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
-                    alert_ids[b, a] = raw_id if present else np.uint64(0)
-                    truth[b, a] = alerts[b, q, AL_TRUE_SEV] if present else 0.0
-                decisions[b, a, D_SERVICE] = s if present else -1
-                decisions[b, a, D_TYPE] = np.int64(alerts[b, q, AL_TYPE]) if present else -1
-                decisions[b, a, D_INCIDENT] = np.int64(alerts[b, q, AL_INCIDENT]) if real else -1
-                decisions[b, a, D_GROUP] = np.int64(alerts[b, q, AL_GROUP]) if real else -1
-                decisions[b, a, D_NOISE] = is_noise & present
+                if decisions is not None:  # a minimal step writes no outcome row
+                    out = OUT_DELAYED if granted_a & (verb[a] == DELAY) else 0
+                    out = OUT_ALREADY_HANDLED if ign_handled else out
+                    out = OUT_MINOR_IGNORED if ign_minor else out
+                    out = OUT_CRITICAL_IGNORED if ign_critical else out
+                    out = OUT_NOISE_IGNORED if ign_noise else out
+                    out = OUT_REDUNDANT if redundant else out
+                    out = OUT_WASTED if wasted else out
+                    out = OUT_ESCALATED if escalates_a else out
+                    resolved_as = OUT_RESOLVED_CRITICAL if critical else OUT_RESOLVED_MINOR
+                    out = resolved_as if resolves_a else out
+                    status = STATUS_MASKED if masked_now[a] else 0
+                    status = STATUS_DENIED_CONFLICT if conflict[a] else status
+                    status = STATUS_DENIED_BUDGET if claim[a] else status
+                    status = STATUS_GRANTED if granted_a else status
+                    decision_rows[b, a, D_STATUS] = status
+                    decision_rows[b, a, D_OUTCOME] = out
+                    decision_rows[b, a, D_VERB] = verb[a]
+                    decision_rows[b, a, D_SLOT] = slot[a] if dec[a] else -1
+                    # What the slot held; an empty slot's row is zeros, read and
+                    # not kept.
+                    present = dec[a] & (alerts[b, q, AL_ACTIVE] > 0.5)
+                    real = present & (not is_noise)
+                    if truth is not None:
+                        raw_id = _mix(np.int64(alerts[b, q, AL_COUNTER]), id_key[b])
+                        alert_ids[b, a] = raw_id if present else np.uint64(0)
+                        truth[b, a] = alerts[b, q, AL_TRUE_SEV] if present else 0.0
+                    decision_rows[b, a, D_SERVICE] = s if present else -1
+                    decision_rows[b, a, D_TYPE] = np.int64(alerts[b, q, AL_TYPE]) if present else -1
+                    decision_rows[b, a, D_INCIDENT] = (
+                        np.int64(alerts[b, q, AL_INCIDENT]) if real else -1
+                    )
+                    decision_rows[b, a, D_GROUP] = np.int64(alerts[b, q, AL_GROUP]) if real else -1
+                    decision_rows[b, a, D_NOISE] = is_noise & present
             # Apply: close decided alerts, resolve and escalate incidents.
             for a in range(A):
                 closes = granted[a] & (verb[a] != DELAY)
@@ -1235,7 +1246,9 @@ if numba is not None:
             counts[b, N_NOISE_CLEARED] = cleared
             t[b] = tb + 1
             if prefetch and b + 1 < B:
-                _prefetch_outputs(b + 1, decisions, obs_out, mask_out, observe, copy_masks)
+                if decisions is not None:
+                    _prefetch_row(decision_rows, b + 1, decision_rows.strides[0], True)
+                _prefetch_outputs(b + 1, obs_out, mask_out, observe, copy_masks)
             _arrive(
                 b,
                 blk,
@@ -1384,10 +1397,11 @@ if numba is not None:
         agent_reward,
     ):
         """The outcome rows of an env held still: nothing happened."""
-        decisions[b] = -1
-        decisions[b, :, D_STATUS] = 0
-        decisions[b, :, D_OUTCOME] = 0
-        decisions[b, :, D_NOISE] = 0
+        if decisions is not None:
+            decisions[b] = -1
+            decisions[b, :, D_STATUS] = 0
+            decisions[b, :, D_OUTCOME] = 0
+            decisions[b, :, D_NOISE] = 0
         components[b] = 0.0
         counts[b] = 0
         team_reward[b] = 0.0
@@ -1675,7 +1689,7 @@ class FastAlertSim(AlertSim):
         for name, shape in zip(RECORD_FIELDS, self._outcome_shapes):
             setattr(self, "_" + name, np.zeros(*shape))
         width = int(self._ip[I_GRAPH_WIDTH])
-        self._work_agent_bool = np.zeros((10, A), dtype=bool)
+        self._work_agent_bool = np.zeros((11, A), dtype=bool)
         self._work_agent_int = np.zeros((4, A), dtype=np.int64)
         self._work_prio = np.zeros(A)
         self._work_credit = np.zeros((A, C))
@@ -1698,13 +1712,16 @@ class FastAlertSim(AlertSim):
             *[getattr(self, KERNEL_SOURCES.get(name, name)) for name in KERNEL_FIELDS]
         )
         self._reused_records = tuple(getattr(self, "_" + name) for name in RECORD_FIELDS)
-        # What a lean step passes for its records: None where LEAN_OMITS names one.
-        self._lean_reused_records = tuple(
-            r if keep else None for r, keep in zip(self._reused_records, LEAN_KEEPS)
-        )
-        self._lean_shapes = tuple(
-            s if keep else None for s, keep in zip(self._outcome_shapes, LEAN_KEEPS)
-        )
+        # What a lean or minimal step passes for its records (reused, or the
+        # shapes to allocate): None where its level omits one.
+        self._partial_reused_records = {
+            level: tuple(r if keep else None for r, keep in zip(self._reused_records, keeps))
+            for level, keeps in RECORD_KEEPS.items()
+        }
+        self._partial_shapes = {
+            level: tuple(s if keep else None for s, keep in zip(self._outcome_shapes, keeps))
+            for level, keeps in RECORD_KEEPS.items()
+        }
 
     # A numba structref cannot be pickled or deep-copied: a copy leaves it out
     # and binds one over its own arrays.
@@ -1749,10 +1766,10 @@ class FastAlertSim(AlertSim):
                 f"envs {np.flatnonzero(self.needs_reset).tolist()} need reset() before step()"
             )
         running = self._all_active if held is None else ~held
-        lean = self._check_records(records)
+        level = self._check_records(records)
         self._check_masks(masks)
         return self._run(
-            actions, on_illegal, observe, running, held, False, reuse_records, lean, masks
+            actions, on_illegal, observe, running, held, False, reuse_records, level, masks
         )
 
     def step_autoreset(
@@ -1765,9 +1782,9 @@ class FastAlertSim(AlertSim):
         masks: bool = True,
     ) -> tuple[StepOutcome, np.ndarray]:
         self._require_started()
-        lean = self._check_records(records)
+        level = self._check_records(records)
         self._check_masks(masks)
-        options = {"lean": lean, "masks": masks}
+        options = {"level": level, "masks": masks}
         if not self.n_needing_reset:
             out = self._run(actions, on_illegal, observe, self._all_active, None, False, **options)
             return out, self._all_active.copy()
@@ -1784,7 +1801,7 @@ class FastAlertSim(AlertSim):
         held,
         autoreset: bool,
         reuse: bool = False,
-        lean: bool = False,
+        level: str = "full",
         masks: bool = True,
     ) -> StepOutcome:
         B, A = self.B, self.A
@@ -1809,12 +1826,14 @@ class FastAlertSim(AlertSim):
             mask_out = empty(*shapes[13]) if masks else self._no_masks
         else:
             obs, mask_out = self._no_obs, self._no_masks
-        if lean:
-            # The records LEAN_OMITS names are None: the kernel's lean version.
+        if level != "full":
+            # The records the level omits are None: the kernel's version
+            # without them.
             if reuse:
-                records = self._lean_reused_records
+                records = self._partial_reused_records[level]
             else:
-                records = tuple([None if s is None else empty(*s) for s in self._lean_shapes])
+                shapes = self._partial_shapes[level]
+                records = tuple([None if s is None else empty(*s) for s in shapes])
             done = _step(actions, running, autoreset, self._kernel, *records, obs, mask_out)
         elif reuse:
             # The records stay in the kernel state: no allocations, and a call
