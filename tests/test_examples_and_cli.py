@@ -14,6 +14,7 @@ import pytest
 
 from adaptive_alert_triage.agents.teams import RandomTeam
 from adaptive_alert_triage.cli import main
+from adaptive_alert_triage.gym_env import AlertTriageVectorEnv
 from adaptive_alert_triage.sim import fast, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +79,25 @@ def test_vector_benchmark_prints_every_row_against_the_sync_reference():
     for rate, agent_rate, ratio in rows.values():
         assert rate > 0 and agent_rate == pytest.approx(rate * team, rel=1e-3, abs=1)
         assert ratio == pytest.approx(rate / sync, abs=0.05)
+
+
+@pytest.mark.skipif(not fast.available(), reason="the sampler benchmark steps the numba backend")
+def test_sampler_footprint_benchmark_compares_every_sampler_to_float64():
+    result = _run_benchmark(
+        "sampler_footprint", "--task", "easy", "--batch", "8", "--rounds", "2", "--steps", "3"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    easy = AlertTriageVectorEnv(num_envs=1, task_id="easy").sim
+    entries = 8 * easy.A * easy.n_actions
+    assert f"{entries:,} mask entries per step" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["float64", "float32", "int16"]
+    for row, per_entry in zip(rows, (16, 8, 4)):
+        assert float(row[1]) == pytest.approx(entries * per_entry / 1e6, abs=0.005)
+        assert float(row[3].replace(",", "")) > 0
+    assert rows[0][4] == "+0.0%"
+    bad = _run_benchmark("sampler_footprint", "--steps", "0")
+    assert bad.returncode == 2 and "--steps must be >= 1, got 0" in bad.stderr
 
 
 def test_ab_benchmark_alternates_two_trees_and_reports_both_medians():
