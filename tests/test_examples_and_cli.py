@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adaptive_alert_triage.agents.teams import RandomTeam
@@ -98,6 +99,24 @@ def test_sampler_footprint_benchmark_compares_every_sampler_to_float64():
     assert rows[0][4] == "+0.0%"
     bad = _run_benchmark("sampler_footprint", "--steps", "0")
     assert bad.returncode == 2 and "--steps must be >= 1, got 0" in bad.stderr
+
+
+def test_every_footprint_sampler_picks_only_legal_actions_and_all_of_them():
+    # The env accepts an illegal action (as a masked no-op), so the benchmark
+    # itself would not notice a sampler that picks them.
+    samplers = _load_example("sampler_footprint", "benchmarks").SAMPLERS
+    rng = np.random.default_rng(7)
+    masks = rng.random((4, 5, 33)) < 0.3
+    masks[..., 0] = True  # the no-op is always legal
+    for name, (sample, _) in samplers.items():
+        picks = np.stack([sample(masks, rng) for _ in range(400)])
+        assert picks.shape == (400, 4, 5), name
+        legal = np.take_along_axis(masks[None], picks[..., None], axis=-1)
+        assert legal.all(), f"{name} picked an illegal action"
+        seen = np.zeros_like(masks)
+        for draw in picks:
+            np.put_along_axis(seen, draw[..., None], True, axis=-1)
+        assert (seen == masks).all(), f"{name} never picked some legal action"
 
 
 def test_ab_benchmark_alternates_two_trees_and_reports_both_medians():
