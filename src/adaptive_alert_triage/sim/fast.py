@@ -481,7 +481,8 @@ if numba is not None:
         step of the env before: asked for with env b's state, they join about
         60 other lines at once, and the hints wait for the core's miss
         buffers. Alone, half an env later, 3-7% faster at B=4096 in paired
-        runs (`ab_vector.py --paired`; README, *Output rows hinted late*).
+        runs (`ab_vector.py --paired`; docs/performance.md, *Output rows
+        hinted late*).
         The decisions' row, when there are decisions, is hinted just before
         (in `_step`, which holds them borrowed)."""
         if observe:
@@ -1042,7 +1043,8 @@ if numba is not None:
                 dec[a] = act > 0
                 slot[a] = (act - 1) // N_VERBS if act > 0 else 0
                 verb[a] = (act - 1) % N_VERBS if act > 0 else -1
-                masked_now[a] = masked
+                if decisions is not None:  # read only for the outcome rows
+                    masked_now[a] = masked
             # rank: the place of each agent in the priority order (ascending draws).
             # The comparisons below use & and | on booleans, not `and`/`or`: with
             # random decisions their outcomes are coin flips, which branches
