@@ -68,18 +68,21 @@ def test_benchmark_script_runs():
 
 @pytest.mark.skipif(not fast.available(), reason="the vector benchmark steps the numba backend")
 def test_vector_benchmark_prints_every_row_against_the_sync_reference():
-    result = _run_benchmark("bench_vector", "--task", "easy", "--seconds", "0.02")
+    result = _run_benchmark("bench_vector", "--task", "easy", "--seconds", "0.02", "--repeat", "3")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "best and median of 3 rounds" in result.stdout.splitlines()[0]
     rows = {}
     for line in result.stdout.splitlines()[2:]:
-        name, rate, agent_rate, ratio = line.rsplit(maxsplit=3)
-        rows[name] = [float(cell.replace(",", "")) for cell in (rate, agent_rate, ratio)]
+        name, *cells = line.rsplit(maxsplit=4)
+        rows[name] = [float(cell.replace(",", "")) for cell in cells]
     expected = ["single", "pettingzoo", *(f"vector B={b}" for b in (1, 64, 1024, 4096))]
     assert list(rows) == [*expected, "agents B=1024", "sync B=64"]
     team, sync = get_task("easy").n_agents, rows["sync B=64"][0]
-    for rate, agent_rate, ratio in rows.values():
+    for rate, agent_rate, ratio, median in rows.values():
         assert rate > 0 and agent_rate == pytest.approx(rate * team, rel=1e-3, abs=1)
         assert ratio == pytest.approx(rate / sync, abs=0.05)
+        # The median of three rounds is one of them, so never above the best.
+        assert 0 < median <= rate * (1 + 1e-5)
 
 
 @pytest.mark.skipif(not fast.available(), reason="the sampler benchmark steps the numba backend")
