@@ -505,8 +505,8 @@ class AlertSim:
         self.id_key[b] = id_keys[0]
         if self._fixed_graph is None:
             self.adj[b] = False
-            self.layer[b] = build_layered_dag(
-                order, u_graph, cfg.graph_depth, cfg.max_dependencies, self.adj[b]
+            build_layered_dag(
+                order, u_graph, cfg.graph_depth, cfg.max_dependencies, self.adj[b], self.layer[b]
             )
         else:
             self.adj[b], self.layer[b] = self._fixed_graph

@@ -366,8 +366,10 @@ if numba is not None:
         into its loop, changes no result and saves about a tenth of a step."""
         return njit(cache=True, error_model="numpy", inline="always" if inline else "never")
 
-    _build_layered_dag = _jit()(build_layered_dag)
-    _episode_draws = _jit()(episode_draws)
+    # Inlined into `_reset_env`, which passes them borrowed arrays and views:
+    # across a call each array argument would be counted in and out again.
+    _build_layered_dag = _jit(inline=True)(build_layered_dag)
+    _episode_draws = _jit(inline=True)(episode_draws)
     _mix64 = _jit(inline=True)(mix64)
 
     _C1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -822,7 +824,7 @@ if numba is not None:
                 for v in range(S):
                     adj[b, u, v] = False
             depth = graph[1]
-            layer[b] = _build_layered_dag(order, u_graph, depth, graph[2], adj[b])
+            _build_layered_dag(order, u_graph, depth, graph[2], adj[b], layer[b])
         t[b] = 0
         excitation[b] = 0.0
         failures[b] = 0

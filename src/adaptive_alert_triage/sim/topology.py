@@ -104,37 +104,44 @@ def _layers_from_edges(edges: list[tuple[int, int]], n_services: int) -> np.ndar
 
 
 def build_layered_dag(
-    order: np.ndarray, u: np.ndarray, depth: int, max_dependencies: int, adj: np.ndarray
-) -> np.ndarray:
-    """Fill ``adj`` with a layered DAG and return each service's layer.
+    order: np.ndarray,
+    u: np.ndarray,
+    depth: int,
+    max_dependencies: int,
+    adj: np.ndarray,
+    layer: np.ndarray,
+) -> None:
+    """Fill ``adj`` with a layered DAG and ``layer`` with each service's layer.
 
     ``order`` (a permutation of the services) is cut into ``depth`` layers as
     evenly as possible. Each service below the first layer depends on one
     service of the layer just above (so the depth is real) and on up to
     ``max_dependencies - 1`` more anywhere upstream, picked by its row of
     uniforms ``u``: [parent, how many extras, extra picks...]. Plain loops, so
-    the fast backend can run this very function compiled.
+    the fast backend can run this very function compiled; it writes into the
+    arrays it is given and allocates none, so a reset there costs no memory
+    allocation or reference counting.
     """
     n = order.shape[0]
-    layer = np.zeros(n, dtype=np.int64)
-    starts = np.zeros(depth + 1, dtype=np.int64)
     base, extra_big = n // depth, n % depth
+    # Layer d holds order[start(d):start(d + 1)]; the first ``extra_big``
+    # layers take one service more.
     for d in range(depth):
-        starts[d + 1] = starts[d] + base + (1 if d < extra_big else 0)
-    for d in range(depth):
-        for i in range(starts[d], starts[d + 1]):
+        lo = d * base + min(d, extra_big)
+        hi = (d + 1) * base + min(d + 1, extra_big)
+        for i in range(lo, hi):
             layer[order[i]] = d
     for d in range(1, depth):
-        above_lo, above_n = starts[d - 1], starts[d] - starts[d - 1]
-        upstream_n = starts[d]
-        for i in range(starts[d], starts[d + 1]):
+        above_lo = (d - 1) * base + min(d - 1, extra_big)
+        upstream_n = d * base + min(d, extra_big)
+        above_n = upstream_n - above_lo
+        hi = (d + 1) * base + min(d + 1, extra_big)
+        for i in range(upstream_n, hi):
             v = order[i]
-            row = u[v]
-            adj[order[above_lo + int(row[0] * above_n)], v] = True
-            n_extra = int(row[1] * max_dependencies)
+            adj[order[above_lo + int(u[v, 0] * above_n)], v] = True
+            n_extra = int(u[v, 1] * max_dependencies)
             for j in range(min(n_extra, max_dependencies - 1)):
-                adj[order[int(row[2 + j] * upstream_n)], v] = True
-    return layer
+                adj[order[int(u[v, 2 + j] * upstream_n)], v] = True
 
 
 def fixed_topology(topology: Mapping[str, Any], n_services: int) -> tuple[np.ndarray, np.ndarray]:
