@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adaptive_alert_triage import multiagent
 from adaptive_alert_triage.agents.teams import GreedyTeam, OracleTeam, RandomTeam, TriageTeam
@@ -18,6 +20,7 @@ from adaptive_alert_triage.sim.engine import (
     STATUS_GRANTED,
     AlertSim,
 )
+from adaptive_alert_triage.sim.topology import build_layered_dag
 
 from .conftest import random_masked_actions, rollout
 
@@ -340,6 +343,40 @@ def test_drawn_graph_is_a_dag_with_the_task_depth():
         u, v = np.nonzero(adj)
         assert (layer[u] < layer[v]).all()
         assert layer.max() == get_task("hard").graph_depth - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.integers(1, n),
+            st.integers(1, 5),
+            st.permutations(range(n)),
+            st.integers(0, 2**32 - 1),
+        )
+    )
+)
+def test_layered_dag_fills_every_layer_evenly_and_links_each_service_to_the_layer_above(
+    case,
+):
+    n, depth, max_dependencies, order, seed = case
+    u = np.random.default_rng(seed).random((n, 2 + max_dependencies))
+    adj = np.zeros((n, n), dtype=bool)
+    layer = np.full(n, -1, dtype=np.int64)  # what it leaves unwritten stays -1
+    assert build_layered_dag(np.array(order), u, depth, max_dependencies, adj, layer) is None
+    sizes = np.bincount(layer, minlength=depth)
+    assert layer.min() == 0 and layer.max() == depth - 1
+    # Cut in order, as evenly as possible, the larger layers first.
+    assert sizes.max() - sizes.min() <= 1 and (np.diff(sizes) <= 0).all()
+    assert [layer[s] for s in order] == sorted(layer.tolist())
+    parents, children = np.nonzero(adj)
+    assert (layer[parents] < layer[children]).all()
+    in_degree = adj.sum(axis=0)
+    assert (in_degree <= max_dependencies).all()
+    for v in range(n):
+        above = adj[:, v] & (layer == layer[v] - 1)
+        assert above.any() == (layer[v] > 0) and (in_degree[v] == 0) == (layer[v] == 0)
 
 
 # ---------------------------------------------------------------- the estate
