@@ -124,24 +124,22 @@ def build_layered_dag(
     """
     n = order.shape[0]
     base, extra_big = n // depth, n % depth
-    # Layer d holds order[start(d):start(d + 1)]; the first ``extra_big``
-    # layers take one service more.
+    # One pass over the layers, in order: layer d is order[lo:hi], the first
+    # ``extra_big`` layers one service larger, and the layer above it starts
+    # at ``above_lo``; everything before ``lo`` is upstream.
+    above_lo = lo = 0
     for d in range(depth):
-        lo = d * base + min(d, extra_big)
-        hi = (d + 1) * base + min(d + 1, extra_big)
+        hi = lo + base + (1 if d < extra_big else 0)
         for i in range(lo, hi):
-            layer[order[i]] = d
-    for d in range(1, depth):
-        above_lo = (d - 1) * base + min(d - 1, extra_big)
-        upstream_n = d * base + min(d, extra_big)
-        above_n = upstream_n - above_lo
-        hi = (d + 1) * base + min(d + 1, extra_big)
-        for i in range(upstream_n, hi):
             v = order[i]
-            adj[order[above_lo + int(u[v, 0] * above_n)], v] = True
+            layer[v] = d
+            if d == 0:
+                continue
+            adj[order[above_lo + int(u[v, 0] * (lo - above_lo))], v] = True
             n_extra = int(u[v, 1] * max_dependencies)
             for j in range(min(n_extra, max_dependencies - 1)):
-                adj[order[int(u[v, 2 + j] * upstream_n)], v] = True
+                adj[order[int(u[v, 2 + j] * lo)], v] = True
+        above_lo, lo = lo, hi
 
 
 def fixed_topology(topology: Mapping[str, Any], n_services: int) -> tuple[np.ndarray, np.ndarray]:
